@@ -1,0 +1,6 @@
+libtpmha_core_la_SOURCES += \
+	common/buf.c common/buf.h \
+	common/lock.c common/lock.h \
+	common/log.c common/log.h \
+	common/ossl.c common/ossl.h \
+	common/secret.c common/secret.h

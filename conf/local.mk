@@ -1,0 +1,1 @@
+libtpmha_core_la_SOURCES += conf/conf.c conf/conf.h

@@ -1,0 +1,4 @@
+include tests/unit/local.mk
+include tests/tpm/local.mk
+include tests/integration/local.mk
+include tests/interop/local.mk

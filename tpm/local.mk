@@ -1,0 +1,1 @@
+libtpmha_core_la_SOURCES += tpm/backend.c tpm/backend.h
