@@ -1,1 +1,227 @@
+/* The door: C_GetFunctionList, C_Initialize, C_Finalize, C_GetInfo, and the preamble
+ * the other entry points share. */
 #include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/lock.h"
+#include "common/log.h"
+#include "common/ossl.h"
+#include "conf/conf.h"
+#include "module/functions.h"
+#include "module/internal.h"
+#include "tpmha/tpmha.h"
+
+struct module module;
+
+/* C_Initialize and C_Finalize may not run at once; nothing else takes this lock. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Forget the parent's state in a fork()ed child: no TPM command, no database call, no
+ * lock taken (a parent thread may have held one at fork). Memory stays allocated. */
+static void module_abandon(void)
+{
+	if (module.reg)
+		registry_abandon(module.reg);
+	memset(&module, 0, sizeof(module));
+}
+
+CK_RV module_ready(void)
+{
+	if (!module.initialized)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (module.pid != getpid()) {
+		module_abandon();
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	}
+	return CKR_OK;
+}
+
+CK_RV p11_return(const char *func, CK_RV rv)
+{
+	switch (rv) {
+	case CKR_OK:
+	case CKR_BUFFER_TOO_SMALL:
+		break;
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_OBJECT_HANDLE_INVALID:
+	case CKR_KEY_HANDLE_INVALID:
+	case CKR_OPERATION_NOT_INITIALIZED:
+	case CKR_USER_NOT_LOGGED_IN:
+	case CKR_ATTRIBUTE_TYPE_INVALID:
+	case CKR_ATTRIBUTE_SENSITIVE:
+	case CKR_SIGNATURE_INVALID:
+	case CKR_FUNCTION_NOT_SUPPORTED:
+	case CKR_MECHANISM_INVALID:
+	case CKR_USER_ALREADY_LOGGED_IN:
+		/* What applications probe for routinely: details for those who ask. */
+		LOGI("%s: %s", func, ckr_name(rv));
+		break;
+	default:
+		LOGW("%s: %s", func, ckr_name(rv));
+		break;
+	}
+	return rv;
+}
+
+static CK_RV module_open(void)
+{
+	struct tpmha_config *cfg = NULL;
+	CK_RV rv;
+
+	rv = config_load(&cfg);
+	if (rv != CKR_OK)
+		return rv;
+	log_set_level(cfg->log_level);
+	if (log_set_target(cfg->log_target) != 0) {
+		LOGE("%s: log = %s: cannot open it", cfg->path ? cfg->path : "(defaults)", cfg->log_target);
+		config_free(cfg);
+		return CKR_FUNCTION_FAILED;
+	}
+	rv = ossl_init();
+	if (rv == CKR_OK)
+		rv = lock_new(&module.lock);
+	if (rv == CKR_OK)
+		rv = registry_open(cfg, &module.reg);
+	if (rv != CKR_OK) {
+		lock_free(module.lock);
+		module.lock = NULL;
+		config_free(cfg);
+		return rv;
+	}
+	module.cfg = cfg;
+	module.next_handle = 1;
+	module.pid = getpid();
+	module.initialized = true;
+	LOGI("initialized: store %s, %s", cfg->store_dir,
+	     cfg->tpm_version == 12 ? cfg->tcsd_host : cfg->tcti);
+	return CKR_OK;
+}
+
+CK_RV C_Initialize(CK_VOID_PTR init_args)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&init_lock);
+	if (module.initialized && module.pid != getpid())
+		module_abandon();
+	if (module.initialized) {
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		goto out;
+	}
+	rv = lock_system_init(init_args);
+	if (rv == CKR_OK)
+		rv = module_open();
+out:
+	pthread_mutex_unlock(&init_lock);
+	RETURN(rv);
+}
+
+CK_RV C_Finalize(CK_VOID_PTR reserved)
+{
+	CK_RV rv;
+
+	if (reserved)
+		RETURN(CKR_ARGUMENTS_BAD);
+	pthread_mutex_lock(&init_lock);
+	rv = module_ready();
+	if (rv == CKR_OK) {
+		sessions_close_all(ANY_SLOT);
+		registry_close(module.reg);
+		config_free(module.cfg);
+		lock_free(module.lock);
+		free(module.sessions);
+		memset(&module, 0, sizeof(module));
+		lock_system_fini();
+		LOGI("finalized");
+	}
+	pthread_mutex_unlock(&init_lock);
+	RETURN(rv);
+}
+
+static void pad(CK_UTF8CHAR *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	memset(dst, ' ', size);
+	memcpy(dst, src, n < size ? n : size);
+}
+
+CK_RV C_GetInfo(CK_INFO_PTR info)
+{
+	CK_RV rv = module_ready();
+
+	if (rv != CKR_OK)
+		RETURN(rv);
+	if (!info)
+		RETURN(CKR_ARGUMENTS_BAD);
+	memset(info, 0, sizeof(*info));
+	info->cryptokiVersion.major = 2;
+	info->cryptokiVersion.minor = 40;
+	pad(info->manufacturerID, sizeof(info->manufacturerID), "tpmha");
+	pad(info->libraryDescription, sizeof(info->libraryDescription), "tpmha: TPM keys for HA units");
+	info->libraryVersion.major = TPMHA_VERSION_MAJOR;
+	info->libraryVersion.minor = TPMHA_VERSION_MINOR;
+	RETURN(CKR_OK);
+}
+
+static CK_FUNCTION_LIST function_list = {
+	.version = { 2, 40 },
+#define F(name) .name = name,
+	PKCS11_FUNCTIONS(F)
+#undef F
+};
+
+EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+	if (!list)
+		return CKR_ARGUMENTS_BAD;
+	*list = &function_list;
+	return CKR_OK;
+}
+
+const char *ckr_name(CK_RV rv)
+{
+	static __thread char unknown[32];
+#define N(x) case x: return #x;
+	switch (rv) {
+	N(CKR_OK) N(CKR_CANCEL) N(CKR_HOST_MEMORY) N(CKR_SLOT_ID_INVALID) N(CKR_GENERAL_ERROR)
+	N(CKR_FUNCTION_FAILED) N(CKR_ARGUMENTS_BAD) N(CKR_NO_EVENT) N(CKR_NEED_TO_CREATE_THREADS)
+	N(CKR_CANT_LOCK) N(CKR_ATTRIBUTE_READ_ONLY) N(CKR_ATTRIBUTE_SENSITIVE)
+	N(CKR_ATTRIBUTE_TYPE_INVALID) N(CKR_ATTRIBUTE_VALUE_INVALID) N(CKR_ACTION_PROHIBITED)
+	N(CKR_DATA_INVALID) N(CKR_DATA_LEN_RANGE) N(CKR_DEVICE_ERROR) N(CKR_DEVICE_MEMORY)
+	N(CKR_DEVICE_REMOVED) N(CKR_ENCRYPTED_DATA_INVALID) N(CKR_ENCRYPTED_DATA_LEN_RANGE)
+	N(CKR_FUNCTION_CANCELED) N(CKR_FUNCTION_NOT_PARALLEL) N(CKR_FUNCTION_NOT_SUPPORTED)
+	N(CKR_KEY_HANDLE_INVALID) N(CKR_KEY_SIZE_RANGE) N(CKR_KEY_TYPE_INCONSISTENT)
+	N(CKR_KEY_NOT_NEEDED) N(CKR_KEY_CHANGED) N(CKR_KEY_NEEDED) N(CKR_KEY_INDIGESTIBLE)
+	N(CKR_KEY_FUNCTION_NOT_PERMITTED) N(CKR_KEY_NOT_WRAPPABLE) N(CKR_KEY_UNEXTRACTABLE)
+	N(CKR_MECHANISM_INVALID) N(CKR_MECHANISM_PARAM_INVALID) N(CKR_OBJECT_HANDLE_INVALID)
+	N(CKR_OPERATION_ACTIVE) N(CKR_OPERATION_NOT_INITIALIZED) N(CKR_PIN_INCORRECT)
+	N(CKR_PIN_INVALID) N(CKR_PIN_LEN_RANGE) N(CKR_PIN_EXPIRED) N(CKR_PIN_LOCKED)
+	N(CKR_SESSION_CLOSED) N(CKR_SESSION_COUNT) N(CKR_SESSION_HANDLE_INVALID)
+	N(CKR_SESSION_PARALLEL_NOT_SUPPORTED) N(CKR_SESSION_READ_ONLY) N(CKR_SESSION_EXISTS)
+	N(CKR_SESSION_READ_ONLY_EXISTS) N(CKR_SESSION_READ_WRITE_SO_EXISTS)
+	N(CKR_SIGNATURE_INVALID) N(CKR_SIGNATURE_LEN_RANGE) N(CKR_TEMPLATE_INCOMPLETE)
+	N(CKR_TEMPLATE_INCONSISTENT) N(CKR_TOKEN_NOT_PRESENT) N(CKR_TOKEN_NOT_RECOGNIZED)
+	N(CKR_TOKEN_WRITE_PROTECTED) N(CKR_UNWRAPPING_KEY_HANDLE_INVALID)
+	N(CKR_UNWRAPPING_KEY_SIZE_RANGE) N(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
+	N(CKR_USER_ALREADY_LOGGED_IN) N(CKR_USER_NOT_LOGGED_IN) N(CKR_USER_PIN_NOT_INITIALIZED)
+	N(CKR_USER_TYPE_INVALID) N(CKR_USER_ANOTHER_ALREADY_LOGGED_IN) N(CKR_USER_TOO_MANY_TYPES)
+	N(CKR_WRAPPED_KEY_INVALID) N(CKR_WRAPPED_KEY_LEN_RANGE) N(CKR_WRAPPING_KEY_HANDLE_INVALID)
+	N(CKR_WRAPPING_KEY_SIZE_RANGE) N(CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
+	N(CKR_RANDOM_SEED_NOT_SUPPORTED) N(CKR_RANDOM_NO_RNG) N(CKR_DOMAIN_PARAMS_INVALID)
+	N(CKR_CURVE_NOT_SUPPORTED) N(CKR_BUFFER_TOO_SMALL) N(CKR_SAVED_STATE_INVALID)
+	N(CKR_INFORMATION_SENSITIVE) N(CKR_STATE_UNSAVEABLE) N(CKR_CRYPTOKI_NOT_INITIALIZED)
+	N(CKR_CRYPTOKI_ALREADY_INITIALIZED) N(CKR_MUTEX_BAD) N(CKR_MUTEX_NOT_LOCKED)
+	N(CKR_FUNCTION_REJECTED)
+	default:
+		break;
+	}
+#undef N
+	snprintf(unknown, sizeof(unknown), "0x%lx", (unsigned long)rv);
+	return unknown;
+}
