@@ -369,7 +369,7 @@ CK_RV op_init(enum op_kind kind, struct token *t, const CK_MECHANISM *mech,
 	CK_RV rv;
 
 	if (!m || !(mech_caps(caps, m).flags & kind_flag[kind])) {
-		LOGW("mechanism 0x%lx cannot %s here", (unsigned long)mech->mechanism,
+		LOGI("mechanism 0x%lx cannot %s here", (unsigned long)mech->mechanism,
 		     (const char *[]){ "sign", "verify", "encrypt", "decrypt", "digest" }[kind]);
 		return CKR_MECHANISM_INVALID;
 	}
