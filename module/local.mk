@@ -1,4 +1,5 @@
 libtpmha_core_la_SOURCES += \
+	module/admin.c module/admin.h \
 	module/crypto.c \
 	module/functions.h \
 	module/internal.h \

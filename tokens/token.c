@@ -790,6 +790,26 @@ out:
 	return rv;
 }
 
+CK_RV token_check_pin(struct token *t, enum login_state who, const uint8_t *pin, size_t len)
+{
+	struct registry *r = t->reg;
+	struct token_snapshot snap = { 0 };
+	uint8_t secret[TOKEN_SECRET_LEN];
+	CK_RV rv;
+
+	lock_acquire(r->lock);
+	if (who == LOGIN_USER && !t->rec.user_seal.len)
+		rv = CKR_USER_PIN_NOT_INITIALIZED;
+	else
+		rv = snapshot_locked(t, who == LOGIN_SO ? &t->rec.so_seal : &t->rec.user_seal, &snap);
+	lock_release(r->lock);
+	if (rv == CKR_OK)
+		rv = unseal_with_pin(t, &snap, who, pin, len, secret);
+	secret_wipe(secret, sizeof(secret));
+	snapshot_release(&snap);
+	return rv;
+}
+
 CK_RV token_verify_pin(struct token *t, const uint8_t *pin, size_t len)
 {
 	struct registry *r = t->reg;

@@ -66,6 +66,8 @@ bool token_gone(struct token *t);
 enum login_state token_login_state(struct token *t);
 
 CK_RV token_login(struct token *t, CK_USER_TYPE who, const uint8_t *pin, size_t len);
+/* Have the TPM check a PIN without logging in. */
+CK_RV token_check_pin(struct token *t, enum login_state who, const uint8_t *pin, size_t len);
 /* Re-check the logged-in user's PIN (C_Login CKU_CONTEXT_SPECIFIC). */
 CK_RV token_verify_pin(struct token *t, const uint8_t *pin, size_t len);
 CK_RV token_logout(struct token *t);
