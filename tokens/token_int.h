@@ -1,0 +1,42 @@
+/* Inside the token layer: the structures registry.c, login.c and token.c share.
+ * Every *_locked function expects the registry lock held. */
+#ifndef TPMHA_TOKENS_TOKEN_INT_H
+#define TPMHA_TOKENS_TOKEN_INT_H
+
+#include "tokens/store.h"
+#include "tokens/token.h"
+
+struct token {
+	unsigned refs;
+	struct registry *reg;
+	struct store_token rec;       /* as last read from or written to the store */
+	bool gone;
+	enum login_state login;
+	uint8_t secret[TOKEN_SECRET_LEN]; /* valid while logged in */
+	bool parent_checked;          /* the unit storage key matched, this process */
+	uint64_t objects_version;     /* store version the object list reflects */
+	bool objects_loaded;
+	struct object **objects;      /* token objects and this process's session objects */
+	size_t nobjects, cap;
+};
+
+struct registry {
+	struct tpm_backend *tpm;
+	struct store *store;
+	struct lock *lock;
+	struct token **tokens;
+	size_t ntokens;
+	uint64_t version;             /* store version the token list reflects */
+	bool loaded;
+	CK_OBJECT_HANDLE next_session_object;
+	struct tpm_info info;
+};
+
+void token_unref_locked(struct token *t);
+void object_detach_locked(struct token *t, size_t index);
+CK_RV object_unlock_locked(struct token *t, struct object *o);
+void object_lock_locked(struct token *t, struct object *o);
+/* Re-read the token list if anyone wrote the store; *version gets the store version. */
+CK_RV registry_sync_locked(struct registry *r, uint64_t *version);
+
+#endif
