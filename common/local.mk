@@ -3,4 +3,5 @@ libtpmha_core_la_SOURCES += \
 	common/lock.c common/lock.h \
 	common/log.c common/log.h \
 	common/ossl.c common/ossl.h \
+	common/pk.c common/pk.h \
 	common/secret.c common/secret.h

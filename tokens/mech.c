@@ -3,11 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/rsa.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -16,6 +12,7 @@
 #include "tokens/mech.h"
 #include "tokens/object.h"
 #include "tokens/pubkey.h"
+#include "tokens/soft.h"
 #include "tokens/token.h"
 #include "tpm/rsa_pad.h"
 
@@ -198,7 +195,7 @@ struct crypto_op {
 	struct token *token;
 	struct object *obj;
 	struct tpm_key *key;          /* private-key operations */
-	EVP_PKEY *pkey;               /* public-key operations */
+	struct soft_key pub;          /* public-key operations */
 	CK_KEY_TYPE key_type;
 	size_t key_bytes;             /* modulus / curve order size */
 	unsigned key_bits;
@@ -220,7 +217,6 @@ void op_free(struct crypto_op *op)
 	if (op->key)
 		token_key_put(op->token, op->obj);
 	object_put(op->obj);
-	EVP_PKEY_free(op->pkey);
 	EVP_MD_CTX_free(op->md);
 	buf_release(&op->data);
 	free(op->label);
@@ -337,12 +333,11 @@ static CK_RV op_key(struct crypto_op *op, CK_OBJECT_HANDLE handle, CK_MECHANISM_
 	}
 	op->key_type = op->obj->key_type;
 	if (need[op->kind].klass == CKO_PUBLIC_KEY) {
-		rv = pubkey_from_attrs(&op->obj->attrs, op->key_type, &op->pkey);
+		rv = soft_key_from_attrs(&op->obj->attrs, op->key_type, &op->pub);
 		if (rv != CKR_OK)
 			return rv == CKR_HOST_MEMORY ? rv : CKR_KEY_HANDLE_INVALID;
-		op->key_bits = (unsigned)EVP_PKEY_get_bits(op->pkey);
-		op->key_bytes = op->key_type == CKK_RSA ? (size_t)EVP_PKEY_get_size(op->pkey) :
-							  key_size_bytes(&op->obj->attrs, CKK_EC);
+		op->key_bits = op->pub.bits;
+		op->key_bytes = op->pub.size;
 		return CKR_OK;
 	}
 	/* The TPM blob says what the key is; the attributes could have been edited. */
@@ -554,46 +549,19 @@ static CK_RV decrypt(struct crypto_op *op)
 
 static CK_RV encrypt(struct crypto_op *op, uint8_t *out, size_t *out_len)
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(ossl_libctx(), op->pkey, NULL);
-	size_t max_in = op->mech->family == MF_RSA_OAEP ? op->key_bytes - 2 * hash_size(op->hash) - 2 :
-							 op->key_bytes - 11;
-	CK_RV rv = CKR_GENERAL_ERROR;
+	CK_RV rv;
 
-	if (!ctx)
+	if (op->data.failed)
 		return CKR_HOST_MEMORY;
-	if (op->data.failed) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	if (op->data.len > max_in) {
-		LOGW("%zu bytes do not fit one RSA block of this key (%zu at most)", op->data.len, max_in);
-		rv = CKR_DATA_LEN_RANGE;
-		goto out;
-	}
-	if (EVP_PKEY_encrypt_init(ctx) != 1)
-		goto out;
-	if (op->mech->family == MF_RSA_OAEP) {
-		uint8_t *label = NULL;
-		if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, hash_md(op->hash)) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, hash_md(op->mgf_hash)) != 1)
-			goto out;
-		if (op->label_len) {
-			label = OPENSSL_memdup(op->label, op->label_len);
-			if (!label || EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, (int)op->label_len) != 1) {
-				OPENSSL_free(label);
-				goto out;
-			}
-		}
-	} else if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) {
-		goto out;
-	}
-	if (EVP_PKEY_encrypt(ctx, out, out_len, op->data.data ? op->data.data : (const uint8_t *)"",
-			     op->data.len) != 1)
-		goto out;
-	rv = CKR_OK;
-out:
-	EVP_PKEY_CTX_free(ctx);
+	if (op->mech->family == MF_RSA_OAEP)
+		rv = soft_encrypt_oaep(&op->pub, op->hash, op->mgf_hash, op->label, op->label_len,
+				       op->data.data, op->data.len, out);
+	else
+		rv = soft_encrypt_pkcs1(&op->pub, op->data.data, op->data.len, out);
+	if (rv == CKR_OK)
+		*out_len = op->pub.size;
+	else if (rv == CKR_DATA_LEN_RANGE)
+		LOGW("%zu bytes do not fit one RSA block of this key", op->data.len);
 	return rv;
 }
 
@@ -638,32 +606,11 @@ CK_RV op_final(struct crypto_op *op, uint8_t *out, size_t *out_len)
 	}
 }
 
-/* r || s → DER ECDSA-Sig-Value, which is what OpenSSL verifies. */
-static CK_RV ecdsa_der(const uint8_t *sig, size_t half, uint8_t **der, int *der_len)
-{
-	ECDSA_SIG *s = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(sig, (int)half, NULL), *ss = BN_bin2bn(sig + half, (int)half, NULL);
-
-	*der = NULL;
-	if (!s || !r || !ss || ECDSA_SIG_set0(s, r, ss) != 1) {
-		ECDSA_SIG_free(s);
-		BN_free(r);
-		BN_free(ss);
-		return CKR_HOST_MEMORY;
-	}
-	*der_len = i2d_ECDSA_SIG(s, der);
-	ECDSA_SIG_free(s);
-	return *der_len > 0 ? CKR_OK : CKR_GENERAL_ERROR;
-}
-
 CK_RV op_verify_final(struct crypto_op *op, const uint8_t *sig, size_t sig_len)
 {
 	uint8_t digest[HASH_MAX_SIZE], info[HASH_MAX_SIZE + 32];
-	size_t digest_len = 0, in_len;
-	const uint8_t *in;
-	uint8_t *der = NULL;
-	int der_len = 0, ok;
-	EVP_PKEY_CTX *ctx = NULL;
+	size_t digest_len = 0, in_len, prefix_len;
+	const uint8_t *in, *prefix;
 	CK_RV rv;
 
 	if (sig_len != op_output_len(op))
@@ -671,58 +618,23 @@ CK_RV op_verify_final(struct crypto_op *op, const uint8_t *sig, size_t sig_len)
 	rv = op_input(op, digest, &digest_len, &in, &in_len);
 	if (rv != CKR_OK)
 		return rv;
-	ctx = EVP_PKEY_CTX_new_from_pkey(ossl_libctx(), op->pkey, NULL);
-	if (!ctx || EVP_PKEY_verify_init(ctx) != 1) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	rv = CKR_GENERAL_ERROR;
 	switch (op->mech->family) {
-	case MF_RSA_PKCS_HASH: {
-		size_t prefix_len;
-		const uint8_t *prefix = rsa_pad_digestinfo_prefix(op->mech->hash, &prefix_len);
+	case MF_RSA_PKCS_HASH:
+		prefix = rsa_pad_digestinfo_prefix(op->mech->hash, &prefix_len);
 		memcpy(info, prefix, prefix_len);
 		memcpy(info + prefix_len, digest, digest_len);
-		in = info;
-		in_len = prefix_len + digest_len;
-	}
-		/* fall through */
+		return soft_verify_pkcs1(&op->pub, info, prefix_len + digest_len, sig, sig_len);
 	case MF_RSA_PKCS:
-		if (in_len > op->key_bytes - 11) {
-			rv = CKR_DATA_LEN_RANGE;
-			goto out;
-		}
-		if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
-			goto out;
-		break;
+		if (in_len > op->key_bytes - 11)
+			return CKR_DATA_LEN_RANGE;
+		return soft_verify_pkcs1(&op->pub, in, in_len, sig, sig_len);
 	case MF_RSA_PSS:
 	case MF_RSA_PSS_HASH:
-		if (in_len != hash_size(op->hash)) {
-			rv = CKR_DATA_LEN_RANGE;
-			goto out;
-		}
-		if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-		    EVP_PKEY_CTX_set_signature_md(ctx, hash_md(op->hash)) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, hash_md(op->mgf_hash)) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)op->salt_len) != 1)
-			goto out;
-		break;
+		return soft_verify_pss(&op->pub, op->hash, op->mgf_hash, op->salt_len, in, in_len, sig, sig_len);
 	case MF_ECDSA:
 	case MF_ECDSA_HASH:
-		rv = ecdsa_der(sig, op->key_bytes, &der, &der_len);
-		if (rv != CKR_OK)
-			goto out;
-		sig = der;
-		sig_len = (size_t)der_len;
-		break;
+		return soft_verify_ecdsa(&op->pub, in, in_len, sig, sig_len);
 	default:
-		rv = CKR_MECHANISM_INVALID;
-		goto out;
+		return CKR_MECHANISM_INVALID;
 	}
-	ok = EVP_PKEY_verify(ctx, sig, sig_len, in ? in : (const uint8_t *)"", in_len);
-	rv = ok == 1 ? CKR_OK : CKR_SIGNATURE_INVALID;
-out:
-	OPENSSL_free(der);
-	EVP_PKEY_CTX_free(ctx);
-	return rv;
 }

@@ -5,7 +5,6 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
@@ -13,8 +12,16 @@
 
 #include "common/log.h"
 #include "common/ossl.h"
+#include "common/pk.h"
 #include "common/secret.h"
 #include "tokens/pubkey.h"
+
+/* Key types named by OID: OpenSSL 3.0 hands an EVP_PKEY_CTX made from the name "RSA"
+ * or "EC" to an application's default ENGINE, whatever the library context; names
+ * it cannot map to a legacy type go straight to our context's providers (see
+ * common/pk.h). These contexts only build keys (fromdata); operations never use one. */
+#define KEYMGMT_RSA "1.2.840.113549.1.1.1"
+#define KEYMGMT_EC "1.2.840.10045.2.1"
 
 static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
@@ -95,42 +102,6 @@ CK_RV ec_point_decode(const uint8_t *p, size_t len, enum tpm_curve curve, uint8_
 	return CKR_OK;
 }
 
-/* OpenSSL 3.0 does not derive the public point from a private scalar in
- * EVP_PKEY_fromdata, and the TPM's public area needs it. */
-static CK_RV ec_public_from_private(enum tpm_curve curve, const BIGNUM *priv, uint8_t *point,
-				    size_t *point_len)
-{
-	EC_GROUP *group = NULL;
-	EC_POINT *pub = NULL;
-	BN_CTX *bn = BN_CTX_new_ex(ossl_libctx());
-	CK_RV rv = CKR_HOST_MEMORY;
-	int nid = 0;
-
-	FOR_CURVES(i)
-	if (curves[i].curve == curve)
-		nid = curves[i].nid;
-	if (!bn)
-		goto out;
-	group = EC_GROUP_new_by_curve_name_ex(ossl_libctx(), NULL, nid);
-	pub = group ? EC_POINT_new(group) : NULL;
-	if (!pub)
-		goto out;
-	rv = CKR_ATTRIBUTE_VALUE_INVALID;
-	if (BN_is_zero(priv) || BN_cmp(priv, EC_GROUP_get0_order(group)) >= 0)
-		goto out;
-	if (EC_POINT_mul(group, pub, priv, NULL, NULL, bn) != 1)
-		goto out;
-	*point_len = EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, point, *point_len, bn);
-	if (*point_len == 0)
-		goto out;
-	rv = CKR_OK;
-out:
-	EC_POINT_free(pub);
-	EC_GROUP_free(group);
-	BN_CTX_free(bn);
-	return rv;
-}
-
 static CK_RV rsa_pkey(const uint8_t *n, size_t n_len, const uint8_t *e, size_t e_len, EVP_PKEY **out)
 {
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -146,7 +117,7 @@ static CK_RV rsa_pkey(const uint8_t *n, size_t n_len, const uint8_t *e, size_t e
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
 		goto out;
 	params = OSSL_PARAM_BLD_to_param(bld);
-	ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), "RSA", NULL);
+	ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), KEYMGMT_RSA, NULL);
 	if (!params || !ctx)
 		goto out;
 	rv = CKR_ATTRIBUTE_VALUE_INVALID;
@@ -176,7 +147,7 @@ static CK_RV ec_pkey(enum tpm_curve curve, const uint8_t *point, size_t point_le
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, point_len);
 	params[2] = OSSL_PARAM_construct_end();
-	ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), "EC", NULL);
+	ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), KEYMGMT_EC, NULL);
 	if (!ctx)
 		return CKR_HOST_MEMORY;
 	if (EVP_PKEY_fromdata_init(ctx) == 1 &&
@@ -326,7 +297,7 @@ CK_RV privkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY *
 			if (!push_bn(bld, parts[i].param, at, &bns[i]))
 				goto out;
 		}
-		ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), "RSA", NULL);
+		ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), KEYMGMT_RSA, NULL);
 	} else if (key_type == CKK_EC) {
 		const CK_ATTRIBUTE *ec = attrs_find(a, CKA_EC_PARAMS), *value = attrs_find(a, CKA_VALUE);
 		enum tpm_curve curve;
@@ -345,16 +316,24 @@ CK_RV privkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY *
 		    !push_bn(bld, OSSL_PKEY_PARAM_PRIV_KEY, value, &bns[0]))
 			goto out;
 		{
+			/* OpenSSL 3.0's fromdata does not derive the public point, and the
+			 * TPM's public area needs it. */
+			size_t coord = ec_curve_bytes(curve);
 			uint8_t point[1 + 2 * 66];
-			size_t point_len = sizeof(point);
-			rv = ec_public_from_private(curve, bns[0], point, &point_len);
+			int nid = 0;
+			FOR_CURVES(i)
+			if (curves[i].curve == curve)
+				nid = curves[i].nid;
+			point[0] = 0x04;
+			rv = pk_ec_public_from_private(nid, value->pValue, value->ulValueLen, point + 1,
+						       point + 1 + coord, coord);
 			if (rv != CKR_OK)
 				goto out;
 			rv = CKR_HOST_MEMORY;
-			if (!OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len))
+			if (!OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * coord))
 				goto out;
 		}
-		ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), "EC", NULL);
+		ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), KEYMGMT_EC, NULL);
 	} else {
 		rv = CKR_KEY_TYPE_INCONSISTENT;
 		goto out;
