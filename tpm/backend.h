@@ -177,6 +177,10 @@ struct tpm_backend_ops {
 	CK_RV (*key_open)(struct tpm_backend *tb, const struct tpm_blob *blob,
 			  const struct tpm_auth *auth, struct tpm_key **out);
 	void (*key_close)(struct tpm_backend *tb, struct tpm_key *key); /* NULL fine */
+	/* In a fork()ed child: free a key's memory (its auth value wiped) without
+	 * touching the TPM or the backend, which abandon() may already have freed.
+	 * NULL fine. */
+	void (*key_abandon)(struct tpm_key *key);
 
 	/* *sig_len in: buffer size; out: bytes written. Callers size buffers from the
 	 * public key, so a short buffer here is CKR_GENERAL_ERROR. */

@@ -1,2 +1,12 @@
 libtpmha_core_la_SOURCES += tpm/backend.c tpm/backend.h
-libtpmha_core_la_SOURCES += tpm/rsa_pad.c tpm/rsa_pad.h
+libtpmha_core_la_SOURCES += \
+	tpm/rsa_pad.c tpm/rsa_pad.h \
+	tpm/tpm2_int.h \
+	tpm/tpm2_backend.c \
+	tpm/tpm2_cmd.c \
+	tpm/tpm2_create.c \
+	tpm/tpm2_crypto.c \
+	tpm/tpm2_keys.c \
+	tpm/tpm2_rsa.c \
+	tpm/tpm2_session.c \
+	tpm/tpm2_templates.c

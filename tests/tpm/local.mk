@@ -1,9 +1,12 @@
 # tests/tpm: the TPM backends. Unit tests need no TPM; tpm2-backend.sh starts its
 # own swtpm instances (tests/lib/tpmenv.sh).
 if HAVE_CMOCKA
-check_PROGRAMS += tests/tpm/test_rsa_pad
-TESTS += tests/tpm/test_rsa_pad
+check_PROGRAMS += tests/tpm/test_rsa_pad tests/tpm/test_tpm2_crypto
+TESTS += tests/tpm/test_rsa_pad tests/tpm/test_tpm2_crypto
 endif
 tests_tpm_test_rsa_pad_SOURCES = tests/tpm/test_rsa_pad.c
 tests_tpm_test_rsa_pad_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_tpm_test_rsa_pad_LDADD = libtpmha-core.la $(CMOCKA_LIBS) $(CRYPTO_LIBS)
+tests_tpm_test_tpm2_crypto_SOURCES = tests/tpm/test_tpm2_crypto.c
+tests_tpm_test_tpm2_crypto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_tpm_test_tpm2_crypto_LDADD = libtpmha-core.la $(CMOCKA_LIBS) $(CRYPTO_LIBS) $(TSS2_LIBS)
