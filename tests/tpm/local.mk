@@ -12,7 +12,8 @@ tests_tpm_test_tpm2_crypto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_tpm_test_tpm2_crypto_LDADD = libtpmha-core.la $(CMOCKA_LIBS) $(CRYPTO_LIBS) $(TSS2_LIBS)
 
 check_PROGRAMS += tests/tpm/tpm2_backend_test tests/tpm/tpm2_bench
-tests_tpm_tpm2_backend_test_SOURCES = tests/tpm/tpm2_backend_test.c
+tests_tpm_tpm2_backend_test_SOURCES = tests/tpm/tpm2_backend_test.c \
+	tests/tpm/tpm2_test_util.c tests/tpm/tpm2_test_util.h
 tests_tpm_tpm2_backend_test_LDADD = libtpmha-core.la $(CRYPTO_LIBS) $(TSS2_LIBS) $(AX_PTHREAD_LIBS)
 # The floor to compare with: raw ESYS with a password session (tests only).
 tests_tpm_tpm2_bench_SOURCES = tests/tpm/tpm2_bench.c
