@@ -300,7 +300,7 @@ CK_RV tpm2_query_caps(struct tpm2 *t)
 	TSS2_RC rc = TSS2_RC_SUCCESS;
 	TPML_TAGGED_TPM_PROPERTY props;
 
-	t->alg_rsassa = t->alg_rsapss = t->alg_rsaes = t->alg_oaep = false;
+	t->alg_rsassa = t->alg_rsapss = t->alg_rsaes = t->alg_oaep = t->alg_keyedhash = false;
 	while (more) {
 		rc = Tss2_Sys_GetCapability(t->sys, NULL, TPM2_CAP_ALGS, next, TPM2_MAX_CAP_ALGS, &more,
 					    &cap, NULL);
@@ -320,6 +320,7 @@ CK_RV tpm2_query_caps(struct tpm2 *t)
 			t->alg_rsapss |= alg == TPM2_ALG_RSAPSS;
 			t->alg_rsaes |= alg == TPM2_ALG_RSAES;
 			t->alg_oaep |= alg == TPM2_ALG_OAEP;
+			t->alg_keyedhash |= alg == TPM2_ALG_KEYEDHASH;
 			ecdsa |= alg == TPM2_ALG_ECDSA;
 			next = (TPM2_ALG_ID)(alg + 1);
 		}
@@ -369,6 +370,8 @@ CK_RV tpm2_query_caps(struct tpm2 *t)
 	c->import_ec = ecc && c->curves;
 	c->migration = false;
 	c->max_random = TPM2_RANDOM_CHUNK;
+	if (!t->alg_keyedhash)
+		LOGW("this TPM has no KEYEDHASH objects: PIN seals cannot be made");
 
 	rc = tpm2_get_props(t, TPM2_PT_HR_TRANSIENT_AVAIL, 1, &props);
 	if (rc != TSS2_RC_SUCCESS)

@@ -133,6 +133,8 @@ CK_RV tpm2_seal_create(struct tpm_backend *tb, const uint8_t *secret, size_t len
 		LOGE("seals of a migration domain are not supported by this build yet");
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
+	if (!t->alg_keyedhash)
+		return CKR_FUNCTION_NOT_SUPPORTED;
 	memset(&sens, 0, sizeof(sens));
 	tpm2_template_seal(&in.publicArea);
 	sens.sensitive.userAuth.size = (UINT16)auth->len;

@@ -65,6 +65,7 @@ struct tpm2 {
 	struct tpm_info info;
 	struct tpm_caps caps;
 	bool alg_rsassa, alg_rsapss, alg_rsaes, alg_oaep; /* schemes the TPM does itself */
+	bool alg_keyedhash;      /* sealed data objects */
 	uint32_t transient_avail;
 	unsigned max_loaded;     /* keys we keep loaded at once */
 

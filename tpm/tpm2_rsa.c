@@ -281,6 +281,8 @@ CK_RV tpm2_rsa_sign_pss(struct tpm_backend *tb, struct tpm_key *key, enum hash_a
 	}
 	rv = rsa_pad_pss_encode(hash, mgf_hash, salt_len, digest, digest_len, modulus_bits(key), em,
 				key->mod_len);
+	if (rv == CKR_DATA_LEN_RANGE)
+		rv = CKR_MECHANISM_PARAM_INVALID; /* the digest length is right: the salt does not fit */
 	if (rv == CKR_OK)
 		rv = raw_sign(t, key, em, sig);
 out:

@@ -145,6 +145,15 @@ static void rsa_tests(struct tpm_backend *tb, struct tkey *k)
 				      "%s: OpenSSL verifies PSS %s salt %d", k->name, hash_name(pss[i].h),
 				      pss[i].salt);
 		}
+		hash_digest(HASH_SHA256, msg, sizeof(msg), digest);
+		sig_len = sizeof(sig);
+		CHECK_RV(ops->rsa_sign_pss(tb, k->key, HASH_SHA256, HASH_SHA256, n - 32 - 1, digest, 32, sig,
+					   &sig_len), CKR_MECHANISM_PARAM_INVALID,
+			 "%s: PSS salt too long for the key: CKR_MECHANISM_PARAM_INVALID", k->name);
+		sig_len = sizeof(sig);
+		CHECK_RV(ops->rsa_sign_pss(tb, k->key, HASH_SHA256, HASH_SHA256, 32, digest, 31, sig,
+					   &sig_len), CKR_DATA_LEN_RANGE,
+			 "%s: PSS over a digest of the wrong size: CKR_DATA_LEN_RANGE", k->name);
 	}
 
 	/* OAEP made by OpenSSL */
