@@ -158,6 +158,7 @@ bool tpm2_retry(struct tpm2 *t, struct tpm2_retry *r, TSS2_RC rc, struct tpm_key
 		return true;
 	case TPM2_RC_OBJECT_MEMORY:
 		/* Someone else's objects or the TPM's scratch slots: make room. */
+		LOGD("the TPM is out of object slots (%u keys loaded); evicting one", t->nloaded);
 		if (tpm2_evict_one(t, busy))
 			return true;
 		if (!storage && t->sk_handle) {

@@ -71,7 +71,8 @@ static bool tkey_generate(struct tpm_backend *tb, struct tkey *k, const char *na
 
 static void tkey_free(struct tpm_backend *tb, struct tkey *k)
 {
-	ops->key_close(tb, k->key);
+	if (k->key)
+		ops->key_close(tb, k->key);
 	k->key = NULL;
 	tpm_blob_release(&k->blob);
 	EVP_PKEY_free(k->soft);
@@ -593,6 +594,30 @@ static void test_reconnect(struct tpm_backend *tb, struct tkey *k, const char *r
 	tpm_blob_release(&name2);
 }
 
+/* max_loaded_keys above what the TPM holds: TPM_RC_OBJECT_MEMORY makes room. */
+static void test_overcommitted(const char *tcti, struct tkey *keys, size_t nkeys)
+{
+	struct tpmha_config cfg;
+	struct tpm_backend *tb = NULL;
+	size_t opened = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.tpm_version = 20;
+	cfg.tcti = (char *)tcti;
+	cfg.max_loaded_keys = 8;
+	if (!CHECK_RV(ops->open(&cfg, &tb), CKR_OK, "open with max_loaded_keys = 8 (the TPM has 3 slots)"))
+		return;
+	for (size_t i = 0; i < nkeys; i++)
+		opened += ops->key_open(tb, &keys[i].blob, &keys[i].auth, &keys[i].key) == CKR_OK;
+	check(opened == nkeys, "keys opened again from their blobs");
+	test_rotation(tb, keys, nkeys);
+	for (size_t i = 0; i < nkeys; i++) {
+		ops->key_close(tb, keys[i].key);
+		keys[i].key = NULL;
+	}
+	ops->close(tb);
+}
+
 static void run_main(const char *tcti, const char *restart)
 {
 	struct tpm_backend *tb = NULL;
@@ -667,10 +692,15 @@ static void run_main(const char *tcti, const char *restart)
 	}
 	if (nkeys > 2)
 		test_reconnect(tb, &keys[2], restart);
-	for (int i = 0; i < nkeys; i++)
-		tkey_free(tb, &keys[i]);
+	for (int i = 0; i < nkeys; i++) {
+		ops->key_close(tb, keys[i].key);
+		keys[i].key = NULL;
+	}
 	check(tpm2_of(tb)->nloaded == 0, "every key flushed once closed");
 	ops->close(tb);
+	test_overcommitted(tcti, keys, (size_t)nkeys);
+	for (int i = 0; i < nkeys; i++)
+		tkey_free(NULL, &keys[i]);
 }
 
 /* An owner hierarchy with an auth value: the storage key is made through a
