@@ -29,7 +29,8 @@ if [ "${1:-}" = --restart ]; then
 			--flags not-need-init,startup-clear \
 			--pid file="$dir/swtpm.pid" --log file="$dir/swtpm.log" --daemon \
 			2>>"$dir/swtpm.err"; then
-			cat "$dir/swtpm.pid" >>"$TPMENV_DIR/pids"
+			# swtpm writes its pid file without a newline; the list needs one
+			echo "$(cat "$dir/swtpm.pid")" >>"$TPMENV_DIR/pids"
 			exit 0
 		fi
 		sleep 0.1 # the port may linger a moment
