@@ -58,6 +58,7 @@ CK_RV p11_return(const char *func, CK_RV rv)
 	case CKR_FUNCTION_NOT_SUPPORTED:
 	case CKR_MECHANISM_INVALID:
 	case CKR_USER_ALREADY_LOGGED_IN:
+	case CKR_TOKEN_NOT_RECOGNIZED:
 		/* What applications probe for routinely: details for those who ask. */
 		LOGI("%s: %s", func, ckr_name(rv));
 		break;

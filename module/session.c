@@ -148,7 +148,7 @@ CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY 
 	if (rv != CKR_OK)
 		RETURN(rv);
 	if (!t) {
-		LOGW("slot %lu holds an uninitialized token: C_InitToken first", (unsigned long)slot);
+		LOGI("slot %lu holds an uninitialized token: C_InitToken first", (unsigned long)slot);
 		RETURN(CKR_TOKEN_NOT_RECOGNIZED);
 	}
 	s = calloc(1, sizeof(*s));

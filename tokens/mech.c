@@ -14,7 +14,7 @@
 #include "tokens/pubkey.h"
 #include "tokens/soft.h"
 #include "tokens/token.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 
 enum mech_family {
 	MF_RSA_GEN = 1,

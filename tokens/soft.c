@@ -9,7 +9,7 @@
 #include "common/secret.h"
 #include "tokens/pubkey.h"
 #include "tokens/soft.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 
 CK_RV soft_key_from_attrs(const struct attrs *a, CK_KEY_TYPE type, struct soft_key *k)
 {
@@ -88,51 +88,16 @@ CK_RV soft_verify_pkcs1(const struct soft_key *k, const uint8_t *data, size_t le
 	return memcmp(em, expect, k->size) == 0 ? CKR_OK : CKR_SIGNATURE_INVALID;
 }
 
-/* EMSA-PSS-VERIFY, RFC 8017 9.1.2. */
 CK_RV soft_verify_pss(const struct soft_key *k, enum hash_alg hash, enum hash_alg mgf_hash,
 		      size_t salt_len, const uint8_t *digest, size_t digest_len,
 		      const uint8_t *sig, size_t sig_len)
 {
-	uint8_t block[512], check[HASH_MAX_SIZE], prefix[8] = { 0 };
-	size_t h_len = hash_size(hash), em_bits = k->bits - 1, em_len = (em_bits + 7) / 8, db_len;
-	uint8_t *em = block, *db, *h, top_mask = (uint8_t)(0xff >> (8 * em_len - em_bits));
-	EVP_MD_CTX *md = NULL;
-	CK_RV rv = rsa_open_signature(k, sig, sig_len, block);
+	uint8_t em[512];
+	CK_RV rv = rsa_open_signature(k, sig, sig_len, em);
 
 	if (rv != CKR_OK)
 		return rv;
-	if (digest_len != h_len)
-		return CKR_DATA_LEN_RANGE;
-	if (em_len < k->size) {
-		if (block[0])
-			return CKR_SIGNATURE_INVALID;
-		em++;
-	}
-	if (em_len < h_len + salt_len + 2 || em[em_len - 1] != 0xbc || (em[0] & ~top_mask))
-		return CKR_SIGNATURE_INVALID;
-	db_len = em_len - h_len - 1;
-	db = em;
-	h = em + db_len;
-	rv = rsa_pad_mgf1_xor(mgf_hash, h, h_len, db, db_len);
-	if (rv != CKR_OK)
-		return rv;
-	db[0] &= top_mask;
-	for (size_t i = 0; i < db_len - salt_len - 1; i++)
-		if (db[i])
-			return CKR_SIGNATURE_INVALID;
-	if (db[db_len - salt_len - 1] != 0x01)
-		return CKR_SIGNATURE_INVALID;
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, hash_md(hash), NULL) != 1 ||
-	    EVP_DigestUpdate(md, prefix, sizeof(prefix)) != 1 || EVP_DigestUpdate(md, digest, h_len) != 1 ||
-	    EVP_DigestUpdate(md, db + db_len - salt_len, salt_len) != 1 ||
-	    EVP_DigestFinal_ex(md, check, NULL) != 1) {
-		rv = CKR_HOST_MEMORY;
-	} else {
-		rv = memcmp(check, h, h_len) == 0 ? CKR_OK : CKR_SIGNATURE_INVALID;
-	}
-	EVP_MD_CTX_free(md);
-	return rv;
+	return rsa_pad_pss_verify(hash, mgf_hash, salt_len, digest, digest_len, k->bits, em, k->size);
 }
 
 CK_RV soft_verify_ecdsa(const struct soft_key *k, const uint8_t *digest, size_t digest_len,
@@ -143,66 +108,26 @@ CK_RV soft_verify_ecdsa(const struct soft_key *k, const uint8_t *digest, size_t 
 	return pk_ecdsa_verify(k->nid, k->x, k->y, k->size, digest, digest_len, sig);
 }
 
-/* Random bytes none of which is zero (the PS of RSAES-PKCS1-v1_5). */
-static CK_RV nonzero_random(uint8_t *out, size_t len)
-{
-	CK_RV rv = ossl_random(out, len);
-
-	for (size_t i = 0; rv == CKR_OK && i < len; i++)
-		while (rv == CKR_OK && out[i] == 0)
-			rv = ossl_random(&out[i], 1);
-	return rv;
-}
-
 CK_RV soft_encrypt_pkcs1(const struct soft_key *k, const uint8_t *in, size_t len, uint8_t *out)
 {
 	uint8_t em[512];
-	size_t ps_len;
-	CK_RV rv;
+	CK_RV rv = rsa_pad_pkcs1_encrypt_encode(in, len, em, k->size);
 
-	if (len + 11 > k->size)
-		return CKR_DATA_LEN_RANGE;
-	ps_len = k->size - len - 3;
-	em[0] = 0x00;
-	em[1] = 0x02;
-	rv = nonzero_random(em + 2, ps_len);
-	if (rv == CKR_OK) {
-		em[2 + ps_len] = 0x00;
-		memcpy(em + 3 + ps_len, in, len);
+	if (rv == CKR_OK)
 		rv = pk_rsa_public(k->n, k->size, k->e, k->e_len, em, k->size, out);
-	}
 	secret_wipe(em, sizeof(em));
 	return rv;
 }
 
-/* RSAES-OAEP-ENCRYPT, RFC 8017 7.1.1. */
 CK_RV soft_encrypt_oaep(const struct soft_key *k, enum hash_alg hash, enum hash_alg mgf_hash,
 			const uint8_t *label, size_t label_len, const uint8_t *in, size_t len,
 			uint8_t *out)
 {
 	uint8_t em[512];
-	size_t h_len = hash_size(hash), db_len;
-	uint8_t *seed = em + 1, *db;
-	CK_RV rv;
+	CK_RV rv = rsa_pad_oaep_encode(hash, mgf_hash, label, label_len, in, len, em, k->size);
 
-	if (!h_len || k->size < 2 * h_len + 2 || len > k->size - 2 * h_len - 2)
-		return CKR_DATA_LEN_RANGE;
-	db_len = k->size - h_len - 1;
-	db = em + 1 + h_len;
-	memset(em, 0, sizeof(em));
-	rv = hash_digest(hash, label_len ? label : (const uint8_t *)"", label_len, db);
-	if (rv != CKR_OK)
-		goto out;
-	db[db_len - len - 1] = 0x01;
-	memcpy(db + db_len - len, in, len);
-	rv = ossl_random(seed, h_len);
-	if (rv == CKR_OK)
-		rv = rsa_pad_mgf1_xor(mgf_hash, seed, h_len, db, db_len);
-	if (rv == CKR_OK)
-		rv = rsa_pad_mgf1_xor(mgf_hash, db, db_len, seed, h_len);
 	if (rv == CKR_OK)
 		rv = pk_rsa_public(k->n, k->size, k->e, k->e_len, em, k->size, out);
-out:
 	secret_wipe(em, sizeof(em));
 	return rv;
 }

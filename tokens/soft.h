@@ -1,6 +1,6 @@
 /* The public-key half of the mechanisms, done in software from an object's
  * attributes: verification and encryption. Built on common/pk.h (no EVP_PKEY_CTX, so
- * no application ENGINE in the way) and the paddings of tpm/rsa_pad.h. */
+ * no application ENGINE in the way) and the paddings of common/rsa_pad.h. */
 #ifndef TPMHA_TOKENS_SOFT_H
 #define TPMHA_TOKENS_SOFT_H
 

@@ -1,6 +1,5 @@
 libtpmha_core_la_SOURCES += tpm/backend.c tpm/backend.h
 libtpmha_core_la_SOURCES += \
-	tpm/rsa_pad.c tpm/rsa_pad.h \
 	tpm/tpm2_int.h \
 	tpm/tpm2_backend.c \
 	tpm/tpm2_cmd.c \

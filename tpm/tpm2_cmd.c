@@ -156,8 +156,14 @@ bool tpm2_retry(struct tpm2 *t, struct tpm2_retry *r, TSS2_RC rc, struct tpm_key
 	case TPM2_RC_TESTING:
 		pause_ms(5L * r->attempts);
 		return true;
+	case TPM2_RC_SESSION_MEMORY:
+	case TPM2_RC_SESSION_HANDLES:
+		return tpm2_flush_strangers(t, TPM2_LOADED_SESSION_FIRST) ||
+		       tpm2_flush_strangers(t, TPM2_ACTIVE_SESSION_FIRST);
 	case TPM2_RC_OBJECT_MEMORY:
-		/* Someone else's objects or the TPM's scratch slots: make room. */
+		/* Leftovers of other connections first, then our own least recent key. */
+		if (tpm2_flush_strangers(t, TPM2_TRANSIENT_FIRST))
+			return true;
 		LOGD("the TPM is out of object slots (%u keys loaded); evicting one", t->nloaded);
 		if (tpm2_evict_one(t, busy))
 			return true;
@@ -194,6 +200,48 @@ bool tpm2_retry(struct tpm2 *t, struct tpm2_retry *r, TSS2_RC rc, struct tpm_key
 	default:
 		return false;
 	}
+}
+
+/* Is this handle one of ours (storage key, a loaded key, our session)? */
+static bool handle_is_ours(const struct tpm2 *t, TPM2_HANDLE h)
+{
+	if (h == t->sk_handle || h == t->sess.handle)
+		return true;
+	for (const struct tpm_key *k = t->lru_newest; k; k = k->older)
+		if (k->handle == h)
+			return true;
+	return false;
+}
+
+/* Flush what other connections left in the TPM. With no resource manager (a TCTI
+ * straight to swtpm, mssim or /dev/tpm0) objects and sessions outlive the process
+ * that made them, e.g. one that exited without C_Finalize, and fill the TPM's few
+ * slots. A direct connection is exclusive, so whatever is not ours is a leftover;
+ * behind a resource manager we only ever see our own handles and flush nothing. */
+bool tpm2_flush_strangers(struct tpm2 *t, TPM2_HANDLE first)
+{
+	TPMS_CAPABILITY_DATA cap = { 0 };
+	TPMI_YES_NO more = TPM2_NO;
+	unsigned flushed = 0;
+	TSS2_RC rc = Tss2_Sys_GetCapability(t->sys, NULL, TPM2_CAP_HANDLES, first, TPM2_MAX_CAP_HANDLES,
+					    &more, &cap, NULL);
+
+	if (rc != TSS2_RC_SUCCESS) {
+		if (is_comm_error(rc))
+			t->broken = true;
+		return false;
+	}
+	for (UINT32 i = 0; i < cap.data.handles.count; i++) {
+		TPM2_HANDLE h = cap.data.handles.handle[i];
+		if ((h & TPM2_HR_RANGE_MASK) != (first & TPM2_HR_RANGE_MASK) || handle_is_ours(t, h))
+			continue;
+		if (tpm2_flush(t, h) == TSS2_RC_SUCCESS)
+			flushed++;
+	}
+	if (flushed)
+		LOGI("flushed %u handle(s) of type 0x%02x left in the TPM by other connections", flushed,
+		     first >> TPM2_HR_SHIFT);
+	return flushed > 0;
 }
 
 TSS2_RC tpm2_flush(struct tpm2 *t, TPM2_HANDLE h)

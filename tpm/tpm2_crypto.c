@@ -8,8 +8,10 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 
 #include "common/log.h"
+#include "common/pk.h"
 #include "common/secret.h"
 #include "tpm/tpm2_int.h"
 
@@ -130,73 +132,30 @@ CK_RV tpm2_aes128_cfb(bool encrypt, const uint8_t key[16], const uint8_t iv[16],
 	return rv;
 }
 
-static const char *curve_group(TPM2_ECC_CURVE curve)
-{
-	switch (curve) {
-	case TPM2_ECC_NIST_P256:
-		return "P-256";
-	case TPM2_ECC_NIST_P384:
-		return "P-384";
-	default:
-		return NULL;
-	}
-}
-
+/* Through common/pk.c, not an EVP_PKEY_CTX: an application's ENGINE must never see
+ * our session salting (it may be a PKCS#11 engine calling this very module). */
 CK_RV tpm2_ecdh_ephemeral(TPM2_ECC_CURVE curve, const TPMS_ECC_POINT *peer,
 			  TPMS_ECC_POINT *eph, uint8_t *z, size_t *z_len)
 {
-	const char *group = curve_group(curve);
-	size_t n = tpm2_curve_bytes(curve), len = 0;
-	uint8_t point[1 + 2 * TPM2_MAX_ECC_KEY_BYTES];
-	OSSL_LIB_CTX *libctx = ossl_libctx();
-	EVP_PKEY_CTX *pctx = NULL, *dctx = NULL;
-	EVP_PKEY *peer_key = NULL, *eph_key = NULL;
-	CK_RV rv = CKR_GENERAL_ERROR;
+	size_t n = tpm2_curve_bytes(curve);
+	uint8_t x[TPM2_MAX_ECC_KEY_BYTES] = { 0 }, y[TPM2_MAX_ECC_KEY_BYTES] = { 0 };
+	int nid = curve == TPM2_ECC_NIST_P256 ? NID_X9_62_prime256v1 :
+		  curve == TPM2_ECC_NIST_P384 ? NID_secp384r1 : NID_undef;
+	CK_RV rv;
 
-	if (!group || !n || peer->x.size > n || peer->y.size > n)
+	if (nid == NID_undef || !n || peer->x.size > n || peer->y.size > n || *z_len < n)
 		return CKR_GENERAL_ERROR;
-	memset(point, 0, sizeof(point));
-	point[0] = 0x04;
-	memcpy(point + 1 + n - peer->x.size, peer->x.buffer, peer->x.size);
-	memcpy(point + 1 + 2 * n - peer->y.size, peer->y.buffer, peer->y.size);
-	{
-		OSSL_PARAM params[] = {
-			OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
-			OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * n),
-			OSSL_PARAM_construct_end(),
-		};
-		pctx = EVP_PKEY_CTX_new_from_name(libctx, "EC", NULL);
-		if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
-		    EVP_PKEY_fromdata(pctx, &peer_key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-			LOGE("the storage key's public point is not usable for ECDH");
-			goto out;
-		}
+	memcpy(x + n - peer->x.size, peer->x.buffer, peer->x.size);
+	memcpy(y + n - peer->y.size, peer->y.buffer, peer->y.size);
+	rv = pk_ecdh_ephemeral(nid, x, y, n, z, eph->x.buffer, eph->y.buffer);
+	if (rv != CKR_OK) {
+		LOGE("ECDH with the storage key's public point failed");
+		return rv == CKR_HOST_MEMORY ? rv : CKR_DEVICE_ERROR;
 	}
-	eph_key = EVP_PKEY_Q_keygen(libctx, NULL, "EC", group);
-	if (!eph_key)
-		goto out;
-	if (EVP_PKEY_get_octet_string_param(eph_key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point),
-					    &len) != 1 ||
-	    len != 1 + 2 * n || point[0] != 0x04)
-		goto out;
 	eph->x.size = (UINT16)n;
-	memcpy(eph->x.buffer, point + 1, n);
 	eph->y.size = (UINT16)n;
-	memcpy(eph->y.buffer, point + 1 + n, n);
-
-	dctx = EVP_PKEY_CTX_new_from_pkey(libctx, eph_key, NULL);
-	len = *z_len;
-	if (!dctx || EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer(dctx, peer_key) != 1 ||
-	    EVP_PKEY_derive(dctx, z, &len) != 1 || len != n)
-		goto out;
-	*z_len = len;
-	rv = CKR_OK;
-out:
-	EVP_PKEY_CTX_free(dctx);
-	EVP_PKEY_CTX_free(pctx);
-	EVP_PKEY_free(eph_key); /* OpenSSL clears private key material it frees */
-	EVP_PKEY_free(peer_key);
-	return rv;
+	*z_len = n;
+	return CKR_OK;
 }
 
 TPM2_ALG_ID tpm2_hash_alg(enum hash_alg h)

@@ -172,6 +172,8 @@ struct tpm2_retry {
 bool tpm2_retry(struct tpm2 *t, struct tpm2_retry *r, TSS2_RC rc, struct tpm_key *busy,
 		bool storage);
 TSS2_RC tpm2_flush(struct tpm2 *t, TPM2_HANDLE h);
+/* Flush handles of first's type that are not ours; true if any went. */
+bool tpm2_flush_strangers(struct tpm2 *t, TPM2_HANDLE first);
 TSS2_RC tpm2_get_props(struct tpm2 *t, uint32_t first, uint32_t count, TPML_TAGGED_TPM_PROPERTY *out);
 CK_RV tpm2_query_caps(struct tpm2 *t);
 CK_RV tpm2_query_info(struct tpm2 *t);

@@ -1,21 +1,17 @@
 /* Signing and decryption with loaded keys. The TPM's own schemes are used where
  * they give the standard result (RSASSA on a DigestInfo, RSAPSS when its salt is
  * what the caller asked for, RSAES, OAEP with an empty or NUL-terminated label,
- * ECDSA); everything else is encoded/decoded on the host (tpm/rsa_pad.c) around a
+ * ECDSA); everything else is encoded/decoded on the host (common/rsa_pad.c) around a
  * raw RSA private operation: TPM2_RSA_Decrypt with scheme NULL. */
 #include "config.h"
 
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/param_build.h>
-#include <openssl/rsa.h>
 
 #include "common/log.h"
+#include "common/pk.h"
 #include "common/secret.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 #include "tpm/tpm2_int.h"
 
 #define RSA_MAX_BYTES 512
@@ -198,42 +194,15 @@ CK_RV tpm2_rsa_sign_pkcs1(struct tpm_backend *tb, struct tpm_key *key, const uin
 static bool pss_verifies(const struct tpm_key *k, enum hash_alg hash, const uint8_t *digest,
 			 const uint8_t *sig)
 {
-	OSSL_LIB_CTX *libctx = ossl_libctx();
 	const TPMT_PUBLIC *p = &k->pub.publicArea;
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	BIGNUM *n = BN_bin2bn(p->unique.rsa.buffer, p->unique.rsa.size, NULL);
-	BIGNUM *e = BN_new();
-	EVP_PKEY_CTX *pctx = NULL, *vctx = NULL;
-	EVP_PKEY *pkey = NULL;
-	bool ok = false;
+	uint32_t exp = p->parameters.rsaDetail.exponent ? p->parameters.rsaDetail.exponent : 65537;
+	uint8_t e[4] = { (uint8_t)(exp >> 24), (uint8_t)(exp >> 16), (uint8_t)(exp >> 8), (uint8_t)exp };
+	uint8_t em[TPM2_MAX_RSA_KEY_BYTES];
 
-	if (!bld || !n || !e ||
-	    !BN_set_word(e, p->parameters.rsaDetail.exponent ? p->parameters.rsaDetail.exponent : 65537) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
-	    !(params = OSSL_PARAM_BLD_to_param(bld)))
-		goto out;
-	pctx = EVP_PKEY_CTX_new_from_name(libctx, "RSA", NULL);
-	if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
-	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		goto out;
-	vctx = EVP_PKEY_CTX_new_from_pkey(libctx, pkey, NULL);
-	ok = vctx && EVP_PKEY_verify_init(vctx) == 1 &&
-	     EVP_PKEY_CTX_set_rsa_padding(vctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-	     EVP_PKEY_CTX_set_signature_md(vctx, hash_md(hash)) == 1 &&
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(vctx, hash_md(hash)) == 1 &&
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(vctx, (int)hash_size(hash)) == 1 &&
-	     EVP_PKEY_verify(vctx, sig, k->mod_len, digest, hash_size(hash)) == 1;
-out:
-	EVP_PKEY_CTX_free(vctx);
-	EVP_PKEY_CTX_free(pctx);
-	EVP_PKEY_free(pkey);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(n);
-	BN_free(e);
-	return ok;
+	return pk_rsa_public(p->unique.rsa.buffer, p->unique.rsa.size, e, sizeof(e), sig, k->mod_len,
+			     em) == CKR_OK &&
+	       rsa_pad_pss_verify(hash, hash, hash_size(hash), digest, hash_size(hash),
+				  p->parameters.rsaDetail.keyBits, em, k->mod_len) == CKR_OK;
 }
 
 CK_RV tpm2_rsa_sign_pss(struct tpm_backend *tb, struct tpm_key *key, enum hash_alg hash,

@@ -16,6 +16,17 @@ void tpm2_session_forget(struct tpm2_session *s)
 	secret_wipe(s, sizeof(*s));
 }
 
+/* Out of session slots: were any held by leftovers of other connections? */
+static bool session_slots_freed(struct tpm2 *t, TSS2_RC rc)
+{
+	TSS2_RC base = tpm2_rc_base(rc);
+
+	if (base != TPM2_RC_SESSION_MEMORY && base != TPM2_RC_SESSION_HANDLES)
+		return false;
+	return tpm2_flush_strangers(t, TPM2_LOADED_SESSION_FIRST) ||
+	       tpm2_flush_strangers(t, TPM2_ACTIVE_SESSION_FIRST);
+}
+
 CK_RV tpm2_session_start(struct tpm2 *t)
 {
 	const TPMT_PUBLIC *sp = &t->sk_pub.publicArea;
@@ -50,9 +61,11 @@ CK_RV tpm2_session_start(struct tpm2 *t)
 	if (rv != CKR_OK)
 		goto out;
 
-	rc = Tss2_Sys_StartAuthSession(t->sys, t->sk_handle, TPM2_RH_NULL, NULL, &nonce_caller,
-				       &enc_salt, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &handle,
-				       &nonce_tpm, NULL);
+	do {
+		rc = Tss2_Sys_StartAuthSession(t->sys, t->sk_handle, TPM2_RH_NULL, NULL, &nonce_caller,
+					       &enc_salt, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &handle,
+					       &nonce_tpm, NULL);
+	} while (session_slots_freed(t, rc));
 	if (rc != TSS2_RC_SUCCESS) {
 		rv = tpm2_rv(t, rc, "starting the salted HMAC session");
 		goto out;
@@ -88,9 +101,11 @@ CK_RV tpm2_session_start_unsalted(struct tpm2 *t, struct tpm2_session *s)
 	rv = ossl_random(nonce_caller.buffer, nonce_caller.size);
 	if (rv != CKR_OK)
 		return rv;
-	rc = Tss2_Sys_StartAuthSession(t->sys, TPM2_RH_NULL, TPM2_RH_NULL, NULL, &nonce_caller,
-				       &no_salt, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &s->handle,
-				       &s->nonce_tpm, NULL);
+	do {
+		rc = Tss2_Sys_StartAuthSession(t->sys, TPM2_RH_NULL, TPM2_RH_NULL, NULL, &nonce_caller,
+					       &no_salt, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &s->handle,
+					       &s->nonce_tpm, NULL);
+	} while (session_slots_freed(t, rc));
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm2_rv(t, rc, "starting an HMAC session for the owner authorization");
 	s->key_len = 0; /* neither salted nor bound: the HMAC key is the auth value alone */

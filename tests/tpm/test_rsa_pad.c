@@ -1,4 +1,4 @@
-/* tpm/rsa_pad.c against OpenSSL: our encodings, pushed through a raw RSA private
+/* common/rsa_pad.c against OpenSSL: our encodings, pushed through a raw RSA private
  * operation of a software key, must verify with OpenSSL's own PKCS#1/PSS code;
  * OpenSSL's OAEP/PKCS#1 ciphertexts, raw-decrypted, must decode to the message. */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include <openssl/rsa.h>
 
 #include "common/ossl.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 
 struct keys {
 	EVP_PKEY *rsa2048;

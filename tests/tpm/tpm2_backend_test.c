@@ -30,7 +30,7 @@
 #include "common/ossl.h"
 #include "conf/conf.h"
 #include "tpm/backend.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 #include "tpm/tpm2_int.h"
 #include "tests/tpm/tpm2_test_util.h"
 

@@ -25,7 +25,7 @@
 #include "common/ossl.h"
 #include "conf/conf.h"
 #include "tpm/backend.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 #include "tpm/tpm2_int.h"
 
 static double now_us(void)

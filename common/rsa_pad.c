@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 
 #include "common/secret.h"
-#include "tpm/rsa_pad.h"
+#include "common/rsa_pad.h"
 
 #define SIZE_BITS (sizeof(size_t) * CHAR_BIT)
 #define RSA_MAX_BYTES 512 /* 4096-bit moduli */
@@ -184,6 +184,95 @@ CK_RV rsa_pad_pss_encode(enum hash_alg hash, enum hash_alg mgf_hash, size_t salt
 out:
 	EVP_MD_CTX_free(ctx);
 	secret_wipe(salt, sizeof(salt));
+	return rv;
+}
+
+CK_RV rsa_pad_pss_verify(enum hash_alg hash, enum hash_alg mgf_hash, size_t salt_len,
+			 const uint8_t *mhash, size_t mhash_len, unsigned mod_bits, uint8_t *em,
+			 size_t k)
+{
+	uint8_t check[HASH_MAX_SIZE], prefix[8] = { 0 };
+	size_t h_len = hash_size(hash), em_bits = mod_bits - 1, em_len = (em_bits + 7) / 8, db_len;
+	uint8_t *db, *h, top_mask = (uint8_t)(0xff >> (8 * em_len - em_bits));
+	EVP_MD_CTX *md = NULL;
+	CK_RV rv;
+
+	if (!h_len || mhash_len != h_len)
+		return CKR_DATA_LEN_RANGE;
+	if (em_len < k) {
+		if (em[0])
+			return CKR_SIGNATURE_INVALID;
+		em++;
+	}
+	if (em_len < h_len + salt_len + 2 || em[em_len - 1] != 0xbc || (em[0] & ~top_mask))
+		return CKR_SIGNATURE_INVALID;
+	db_len = em_len - h_len - 1;
+	db = em;
+	h = em + db_len;
+	rv = rsa_pad_mgf1_xor(mgf_hash, h, h_len, db, db_len);
+	if (rv != CKR_OK)
+		return rv;
+	db[0] &= top_mask;
+	for (size_t i = 0; i < db_len - salt_len - 1; i++)
+		if (db[i])
+			return CKR_SIGNATURE_INVALID;
+	if (db[db_len - salt_len - 1] != 0x01)
+		return CKR_SIGNATURE_INVALID;
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_DigestInit_ex(md, hash_md(hash), NULL) != 1 ||
+	    EVP_DigestUpdate(md, prefix, sizeof(prefix)) != 1 || EVP_DigestUpdate(md, mhash, h_len) != 1 ||
+	    EVP_DigestUpdate(md, db + db_len - salt_len, salt_len) != 1 ||
+	    EVP_DigestFinal_ex(md, check, NULL) != 1)
+		rv = CKR_HOST_MEMORY;
+	else
+		rv = memcmp(check, h, h_len) == 0 ? CKR_OK : CKR_SIGNATURE_INVALID;
+	EVP_MD_CTX_free(md);
+	return rv;
+}
+
+CK_RV rsa_pad_oaep_encode(enum hash_alg hash, enum hash_alg mgf_hash, const uint8_t *label,
+			  size_t label_len, const uint8_t *msg, size_t len, uint8_t *em, size_t k)
+{
+	size_t h_len = hash_size(hash), db_len;
+	uint8_t *seed = em + 1, *db;
+	CK_RV rv;
+
+	if (!h_len || k < 2 * h_len + 2 || len > k - 2 * h_len - 2)
+		return CKR_DATA_LEN_RANGE;
+	db_len = k - h_len - 1;
+	db = em + 1 + h_len;
+	memset(em, 0, k);
+	rv = hash_digest(hash, label_len ? label : (const uint8_t *)"", label_len, db);
+	if (rv != CKR_OK)
+		return rv;
+	db[db_len - len - 1] = 0x01;
+	if (len)
+		memcpy(db + db_len - len, msg, len);
+	rv = ossl_random(seed, h_len);
+	if (rv == CKR_OK)
+		rv = rsa_pad_mgf1_xor(mgf_hash, seed, h_len, db, db_len);
+	if (rv == CKR_OK)
+		rv = rsa_pad_mgf1_xor(mgf_hash, db, db_len, seed, h_len);
+	return rv;
+}
+
+CK_RV rsa_pad_pkcs1_encrypt_encode(const uint8_t *msg, size_t len, uint8_t *em, size_t k)
+{
+	size_t ps_len;
+	CK_RV rv;
+
+	if (k < 11 || len > k - 11)
+		return CKR_DATA_LEN_RANGE;
+	ps_len = k - len - 3;
+	em[0] = 0x00;
+	em[1] = 0x02;
+	rv = ossl_random(em + 2, ps_len);
+	for (size_t i = 0; rv == CKR_OK && i < ps_len; i++)
+		while (rv == CKR_OK && em[2 + i] == 0)
+			rv = ossl_random(&em[2 + i], 1);
+	em[2 + ps_len] = 0x00;
+	if (len)
+		memcpy(em + 3 + ps_len, msg, len);
 	return rv;
 }
 

@@ -5,8 +5,8 @@
  *
  * Every function works on a k-byte block, k the modulus length in bytes. Hashing
  * runs in our own OpenSSL library context (common/ossl.h). */
-#ifndef TPMHA_TPM_RSA_PAD_H
-#define TPMHA_TPM_RSA_PAD_H
+#ifndef TPMHA_COMMON_RSA_PAD_H
+#define TPMHA_COMMON_RSA_PAD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +45,22 @@ CK_RV rsa_pad_oaep_decode(enum hash_alg hash, enum hash_alg mgf_hash, const uint
 /* RSAES-PKCS1-v1_5 type 2 decoding (RFC 8017 7.2.2 step 3), branch-free up to the
  * verdict; same conventions as rsa_pad_oaep_decode(). */
 CK_RV rsa_pad_pkcs1_decrypt_decode(const uint8_t *em, size_t k, uint8_t *out, size_t *out_len);
+
+/* EMSA-PSS-VERIFY (RFC 8017 9.1.2) of the k-byte block a signature opens to (em is
+ * overwritten). CKR_OK or CKR_SIGNATURE_INVALID; CKR_DATA_LEN_RANGE for a wrong
+ * digest length. */
+CK_RV rsa_pad_pss_verify(enum hash_alg hash, enum hash_alg mgf_hash, size_t salt_len,
+			 const uint8_t *mhash, size_t mhash_len, unsigned mod_bits, uint8_t *em,
+			 size_t k);
+
+/* RSAES-OAEP encoding (RFC 8017 7.1.1 step 2) of msg into a k-byte block, seed from
+ * ossl_random(). CKR_DATA_LEN_RANGE when msg does not fit. */
+CK_RV rsa_pad_oaep_encode(enum hash_alg hash, enum hash_alg mgf_hash, const uint8_t *label,
+			  size_t label_len, const uint8_t *msg, size_t len, uint8_t *em, size_t k);
+
+/* RSAES-PKCS1-v1_5 encoding (RFC 8017 7.2.1 step 2): 00 02 PS 00 msg, PS random
+ * non-zero bytes, at least 8. CKR_DATA_LEN_RANGE when msg does not fit. */
+CK_RV rsa_pad_pkcs1_encrypt_encode(const uint8_t *msg, size_t len, uint8_t *em, size_t k);
 
 /* MGF1 (RFC 8017 B.2.1): XOR the mask generated from seed into out[0..len). */
 CK_RV rsa_pad_mgf1_xor(enum hash_alg h, const uint8_t *seed, size_t seed_len, uint8_t *out,
