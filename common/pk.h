@@ -8,7 +8,7 @@
  * such a process an EVP_PKEY_CTX in our code either fails ("operation not supported
  * for this keytype") or recurses into a PKCS#11 module. These few operations are all
  * the module needs, and BN/EC_POINT arithmetic in our own library context never meets
- * an engine. Padding schemes live in tpm/rsa_pad.h. */
+ * an engine. Padding schemes live in common/rsa_pad.h. */
 #ifndef TPMHA_COMMON_PK_H
 #define TPMHA_COMMON_PK_H
 

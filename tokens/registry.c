@@ -177,8 +177,15 @@ void registry_abandon(struct registry *r)
 		return;
 	/* The child must not flush the parent's TPM objects nor close its database:
 	 * wipe what is secret, let the rest go with the process. */
-	for (size_t i = 0; i < r->ntokens; i++)
-		secret_wipe(r->tokens[i]->secret, sizeof(r->tokens[i]->secret));
+	for (size_t i = 0; i < r->ntokens; i++) {
+		struct token *t = r->tokens[i];
+		secret_wipe(t->secret, sizeof(t->secret));
+		for (size_t k = 0; k < t->nobjects; k++)
+			if (t->objects[k]->key && r->tpm && r->tpm->ops->key_abandon) {
+				r->tpm->ops->key_abandon(t->objects[k]->key);
+				t->objects[k]->key = NULL;
+			}
+	}
 	if (r->tpm && r->tpm->ops->abandon)
 		r->tpm->ops->abandon(r->tpm);
 	store_abandon(r->store);
