@@ -1,1 +1,12 @@
-# tests/interop
+# tests/interop: real PKCS#11 clients (pkcs11-tool, OpenSSL through libp11's
+# pkcs11 engine, GnuTLS, p11-kit) against the module, each on its own emulated
+# TPM (tests/lib/p11env.sh). P11_TEST_MODULE=softhsm runs the same scripts
+# against SoftHSM, which is how the scripts themselves are checked.
+# emulators.sh checks the test environment (tests/lib/tpmenv.sh) itself.
+interop_tests = \
+	tests/interop/emulators.sh \
+	tests/interop/pkcs11-tool.sh
+
+TESTS += $(interop_tests)
+dist_noinst_SCRIPTS += $(interop_tests)
+EXTRA_DIST += tests/lib/tpmenv.sh tests/lib/tap.sh tests/lib/p11env.sh
