@@ -5,6 +5,7 @@ bin_PROGRAMS += tpmha
 tpmha_SOURCES = \
 	tools/cli.h \
 	tools/json.c \
+	tools/key.c \
 	tools/p11.c \
 	tools/pin.c \
 	tools/status.c \
