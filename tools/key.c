@@ -1,5 +1,6 @@
 /* `tpmha key generate|list|delete`, and the object helpers the key and
- * certificate commands share. */
+ * certificate commands share. (`key import` is in import.c with the other
+ * file readers.) */
 #include "config.h"
 
 #include <errno.h>
@@ -492,6 +493,8 @@ static int cmd_key_delete(struct cli *c)
 
 /* ---- the tables ---- */
 
+extern const struct cli_cmd key_import; /* import.c */
+
 static const struct cli_opt generate_opts[] = {
 	OPT_TOKEN_SELECT,
 	{ "type", "TYPE", "rsa:2048, rsa:3072, ec:p256 or ec:p384" },
@@ -561,7 +564,8 @@ static const struct cli_cmd key_delete = {
 		"  tpmha key delete --token web --id 01\n",
 };
 
-static const struct cli_cmd *const key_subs[] = { &key_generate, &key_list, &key_delete, NULL };
+static const struct cli_cmd *const key_subs[] = { &key_generate, &key_import, &key_list, &key_delete,
+						  NULL };
 
 const struct cli_cmd key_cmd = {
 	.name = "key",

@@ -4,6 +4,7 @@
 bin_PROGRAMS += tpmha
 tpmha_SOURCES = \
 	tools/cli.h \
+	tools/import.c \
 	tools/json.c \
 	tools/key.c \
 	tools/p11.c \

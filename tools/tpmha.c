@@ -13,7 +13,7 @@
 /* The top of the tree. Later commands (domain, unit, replicate, receive) are one
  * line each here, and a file of their own. */
 static const struct cli_cmd *const top_cmds[] = {
-	&status_cmd, &token_cmd, &key_cmd, &pin_cmd, NULL,
+	&status_cmd, &token_cmd, &key_cmd, &cert_cmd, &pin_cmd, NULL,
 };
 
 static const char exit_help[] =
