@@ -2,3 +2,4 @@ include tests/unit/local.mk
 include tests/tpm/local.mk
 include tests/integration/local.mk
 include tests/interop/local.mk
+include tests/cli/local.mk
