@@ -101,12 +101,19 @@ tpmenv_leftovers() {
 	return $found
 }
 
-# A port nobody listens on (and port+1 for swtpm's control channel).
+# A port nobody uses (and port+1 for swtpm's control channel). Ports come from
+# below the kernel's ephemeral range, where outgoing connections (and their
+# TIME_WAIT leftovers) would make bind() fail though nothing listens.
 tpmenv_free_port() {
-	local p tries=0
+	local p tries=0 low=32768 span used=
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+	[ "$low" -gt 12000 ] || low=32768
+	span=$(( (low - 10002) / 2 ))
 	while [ $tries -lt 200 ]; do
-		p=$(( (RANDOM % 20000) * 2 + 20000 ))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+		p=$(( (RANDOM % span) * 2 + 10000 ))
+		command -v ss >/dev/null && used=$(ss -Htan "( sport = :$p or sport = :$((p + 1)) )" 2>/dev/null)
+		if [ -z "$used" ] &&
+		   ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
 		   ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
 			echo "$p"
 			return 0
