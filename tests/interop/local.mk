@@ -5,7 +5,9 @@
 # emulators.sh checks the test environment (tests/lib/tpmenv.sh) itself.
 interop_tests = \
 	tests/interop/emulators.sh \
-	tests/interop/pkcs11-tool.sh
+	tests/interop/pkcs11-tool.sh \
+	tests/interop/openssl-engine.sh \
+	tests/interop/gnutls.sh
 
 TESTS += $(interop_tests)
 dist_noinst_SCRIPTS += $(interop_tests)

@@ -12,6 +12,8 @@
 #       Exports MODULE, PIN, SO_PIN, TOKEN_LABEL, TOKEN_URI, P11_TEST_MODULE and
 #       P11ENV_WORK (a scratch folder). Interop tests use only these, so they
 #       run unchanged on both modules. Calls tpmenv_init if not done yet.
+#       P11ENV_SPY=FILE puts OpenSC's pkcs11-spy between the clients and the
+#       module, logging every call to FILE: what a client really asks for.
 #   p11env_tool ARGS...      pkcs11-tool on the test token
 #   p11env_tool_login ARGS...  the same, logged in as the user
 #   p11env_uri LABEL [TYPE]  PKCS#11 URI of object LABEL (TYPE private, public, cert, data)
@@ -22,6 +24,10 @@
 #   p11env_engine_conf       write an OpenSSL config that loads libp11's pkcs11 engine
 #       on $MODULE; sets P11ENV_OPENSSL_CONF. p11env_openssl ARGS... runs openssl
 #       with it. (Plain `openssl` stays pure software, for checking results.)
+#   p11env_serve NAME READY-ERE CMD...  start server CMD in the background, @PORT@ in its
+#       arguments replaced by a free loopback port, output in $P11ENV_WORK/NAME.out;
+#       wait until that output matches READY-ERE. Sets SERVE_PID and SERVE_PORT (the
+#       PID is stopped at exit). CMD must be a program, not a shell function.
 #   p11env_require CMD...    fail (status 1, message on stderr) unless every CMD exists
 #   p11env_softhsm_gap REASON  mark the next TAP result TODO when the module under test is
 #       SoftHSM and REASON is a known SoftHSM 2.6 limitation; tpmha must pass it
@@ -116,6 +122,10 @@ p11env_setup() {
 		echo "p11env: C_InitPIN failed:" >&2
 		echo "$out" >&2
 		return 1
+	fi
+	if [ -n "${P11ENV_SPY:-}" ]; then
+		export PKCS11SPY=$MODULE PKCS11SPY_OUTPUT=$P11ENV_SPY
+		MODULE=${P11ENV_SPY_MODULE:-/usr/lib/x86_64-linux-gnu/pkcs11-spy.so}
 	fi
 	return 0
 }
@@ -216,6 +226,33 @@ p11env_engine_conf() {
 		[req_dn]
 	CONF
 	export P11ENV_OPENSSL_CONF
+}
+
+p11env_serve() {
+	local name=$1 ready=$2 attempt i port pid a args
+	shift 2
+	for attempt in 1 2 3 4 5; do
+		port=$(tpmenv_free_port) || return 1
+		args=()
+		for a in "$@"; do args+=("${a//@PORT@/$port}"); done
+		"${args[@]}" </dev/null >"$P11ENV_WORK/$name.out" 2>&1 &
+		pid=$!
+		echo "$pid" >>"$TPMENV_DIR/pids"
+		for ((i = 0; i < 400; i++)); do
+			if grep -Eq -- "$ready" "$P11ENV_WORK/$name.out"; then
+				SERVE_PID=$pid SERVE_PORT=$port
+				return 0
+			fi
+			tpmenv_alive "$pid" || break
+			sleep 0.05
+		done
+		tpmenv_kill "$pid"
+		# Another port only if this one was taken meanwhile.
+		grep -Eqi 'address already in use|bind' "$P11ENV_WORK/$name.out" || break
+	done
+	echo "p11env: $name did not start:" >&2
+	tail -n 20 "$P11ENV_WORK/$name.out" >&2
+	return 1
 }
 
 p11env_openssl() {
