@@ -7,7 +7,8 @@ interop_tests = \
 	tests/interop/emulators.sh \
 	tests/interop/pkcs11-tool.sh \
 	tests/interop/openssl-engine.sh \
-	tests/interop/gnutls.sh
+	tests/interop/gnutls.sh \
+	tests/interop/p11-kit.sh
 
 TESTS += $(interop_tests)
 dist_noinst_SCRIPTS += $(interop_tests)
