@@ -157,6 +157,9 @@ void registry_close(struct registry *r)
 		}
 		t->gone = true;
 		secret_wipe(t->secret, sizeof(t->secret));
+		/* Each object holds a reference on its token: let them go first. */
+		while (t->nobjects)
+			object_detach_locked(t, t->nobjects - 1);
 		token_unref_locked(t);
 	}
 	free(r->tokens);
@@ -273,6 +276,12 @@ CK_RV registry_token_delete(struct registry *r, CK_SLOT_ID slot)
 	return rv;
 }
 
+/* TPM firmware versions are 16-bit pairs (swtpm: 8217.4131); CK_VERSION has bytes. */
+static CK_BYTE version_byte(uint16_t v)
+{
+	return v > 255 ? 255 : (CK_BYTE)v;
+}
+
 static void pad_copy(CK_UTF8CHAR *dst, size_t size, const char *src)
 {
 	size_t n = strlen(src);
@@ -302,8 +311,8 @@ CK_RV registry_slot_info(struct registry *r, CK_SLOT_ID slot, CK_SLOT_INFO *info
 	info->flags = CKF_TOKEN_PRESENT | CKF_HW_SLOT;
 	info->hardwareVersion.major = (CK_BYTE)(r->info.version / 10);
 	info->hardwareVersion.minor = (CK_BYTE)(r->info.version % 10);
-	info->firmwareVersion.major = r->info.fw_major;
-	info->firmwareVersion.minor = r->info.fw_minor;
+	info->firmwareVersion.major = version_byte(r->info.fw_major);
+	info->firmwareVersion.minor = version_byte(r->info.fw_minor);
 	return CKR_OK;
 }
 
@@ -359,8 +368,8 @@ CK_RV registry_token_info(struct registry *r, CK_SLOT_ID slot, CK_TOKEN_INFO *in
 	info->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
 	info->hardwareVersion.major = (CK_BYTE)(r->info.version / 10);
 	info->hardwareVersion.minor = (CK_BYTE)(r->info.version % 10);
-	info->firmwareVersion.major = r->info.fw_major;
-	info->firmwareVersion.minor = r->info.fw_minor;
+	info->firmwareVersion.major = version_byte(r->info.fw_major);
+	info->firmwareVersion.minor = version_byte(r->info.fw_minor);
 	memset(info->utcTime, ' ', sizeof(info->utcTime));
 	return CKR_OK;
 }

@@ -54,7 +54,7 @@ struct tpm_info {
 	int version;             /* 20 or 12 */
 	char manufacturer[5];    /* "IBM", "INTC", "STM " ... NUL-terminated */
 	char vendor[17];         /* vendor strings, NUL-terminated */
-	uint8_t fw_major, fw_minor;
+	uint16_t fw_major, fw_minor;
 	char spec[24];           /* "2.0 rev 1.59" / "1.2 rev 116" */
 };
 

@@ -311,8 +311,8 @@ CK_RV tpm2_query_info(struct tpm2 *t)
 	for (TPM2_PT pt = TPM2_PT_VENDOR_STRING_1; pt <= TPM2_PT_VENDOR_STRING_4; pt++)
 		n += put_chars(t->info.vendor + n, sizeof(t->info.vendor) - n, prop_value(&props, pt, 0));
 	fw1 = prop_value(&props, TPM2_PT_FIRMWARE_VERSION_1, 0);
-	t->info.fw_major = (uint8_t)(fw1 >> 16);
-	t->info.fw_minor = (uint8_t)fw1;
+	t->info.fw_major = (uint16_t)(fw1 >> 16);
+	t->info.fw_minor = (uint16_t)fw1;
 	put_chars(family, sizeof(family), prop_value(&props, TPM2_PT_FAMILY_INDICATOR, 0));
 	rev = prop_value(&props, TPM2_PT_REVISION, 0);
 	snprintf(t->info.spec, sizeof(t->info.spec), "%s rev %u.%02u", family[0] ? family : "2.0",
