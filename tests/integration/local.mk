@@ -1,1 +1,25 @@
-# tests/integration
+# tests/integration: PKCS#11 conformance against swtpm. Each NAME.sh starts its own
+# TPM through tests/lib/tpmenv.sh (itest.sh) and runs one program that dlopens
+# $TPMHA_MODULE like any application; programs link only libcrypto (to check results
+# in software) and libdl, never the module's code.
+tpmha_integration_programs = \
+	tests/integration/p11_init \
+	tests/integration/p11_session
+tpmha_integration_tests = \
+	tests/integration/init.sh \
+	tests/integration/session.sh
+
+check_PROGRAMS += $(tpmha_integration_programs)
+TESTS += $(tpmha_integration_tests)
+dist_noinst_SCRIPTS += $(tpmha_integration_tests)
+EXTRA_DIST += tests/integration/itest.sh
+
+check_LTLIBRARIES += tests/integration/libp11t.la
+tests_integration_libp11t_la_SOURCES = tests/integration/p11t.c tests/integration/p11t.h
+tests_integration_libp11t_la_LIBADD = $(CRYPTO_LIBS) $(DL_LIBS)
+tpmha_integration_ldadd = tests/integration/libp11t.la $(CRYPTO_LIBS) $(DL_LIBS)
+
+tests_integration_p11_init_SOURCES = tests/integration/p11_init.c
+tests_integration_p11_init_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_session_SOURCES = tests/integration/p11_session.c
+tests_integration_p11_session_LDADD = $(tpmha_integration_ldadd)
