@@ -8,8 +8,15 @@ interop_tests = \
 	tests/interop/pkcs11-tool.sh \
 	tests/interop/openssl-engine.sh \
 	tests/interop/gnutls.sh \
-	tests/interop/p11-kit.sh
+	tests/interop/p11-kit.sh \
+	tests/interop/threads.sh \
+	tests/interop/multiprocess.sh
 
 TESTS += $(interop_tests)
 dist_noinst_SCRIPTS += $(interop_tests)
 EXTRA_DIST += tests/lib/tpmenv.sh tests/lib/tap.sh tests/lib/p11env.sh
+
+# Threads and processes hammering one token (threads.sh, multiprocess.sh).
+check_PROGRAMS += tests/interop/p11stress
+tests_interop_p11stress_SOURCES = tests/interop/p11stress.c
+tests_interop_p11stress_LDADD = $(DL_LIBS) $(AX_PTHREAD_LIBS)
