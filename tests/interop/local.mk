@@ -10,11 +10,14 @@ interop_tests = \
 	tests/interop/gnutls.sh \
 	tests/interop/p11-kit.sh \
 	tests/interop/threads.sh \
-	tests/interop/multiprocess.sh
+	tests/interop/multiprocess.sh \
+	tests/interop/demo.sh
 
 TESTS += $(interop_tests)
 dist_noinst_SCRIPTS += $(interop_tests)
 EXTRA_DIST += tests/lib/tpmenv.sh tests/lib/tap.sh tests/lib/p11env.sh
+# The story ./quickstart demo tells; tests/interop/demo.sh runs it as a test.
+dist_noinst_SCRIPTS += tests/demo.sh
 
 # Threads and processes hammering one token (threads.sh, multiprocess.sh).
 check_PROGRAMS += tests/interop/p11stress
