@@ -4,10 +4,14 @@
 # in software) and libdl, never the module's code.
 tpmha_integration_programs = \
 	tests/integration/p11_init \
-	tests/integration/p11_session
+	tests/integration/p11_session \
+	tests/integration/p11_objects \
+	tests/integration/p11_keys
 tpmha_integration_tests = \
 	tests/integration/init.sh \
-	tests/integration/session.sh
+	tests/integration/session.sh \
+	tests/integration/objects.sh \
+	tests/integration/keys.sh
 
 check_PROGRAMS += $(tpmha_integration_programs)
 TESTS += $(tpmha_integration_tests)
@@ -23,3 +27,7 @@ tests_integration_p11_init_SOURCES = tests/integration/p11_init.c
 tests_integration_p11_init_LDADD = $(tpmha_integration_ldadd)
 tests_integration_p11_session_SOURCES = tests/integration/p11_session.c
 tests_integration_p11_session_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_objects_SOURCES = tests/integration/p11_objects.c
+tests_integration_p11_objects_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_keys_SOURCES = tests/integration/p11_keys.c
+tests_integration_p11_keys_LDADD = $(tpmha_integration_ldadd)
