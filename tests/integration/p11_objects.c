@@ -500,8 +500,20 @@ static void test_visibility(CK_SESSION_HANDLE rw)
 	}
 	t_rv(F->C_GetAttributeValue(other, pub_sess, lab, 1), CKR_OK, "public session objects stay");
 	p11t_login(rw, CKU_USER, USER_PIN);
-	t_eq(count_all(other, priv_only, 2), 2, "logged in again: both private objects are back");
-	t_rv(F->C_GetAttributeValue(other, priv_tok, lab, 1), CKR_OK, "... same handle");
+	/* v2.40 §5.6 C_Logout: "all private session objects from sessions belonging to the
+	 * application are destroyed", and handles to private objects "remain invalid" even
+	 * after the user logs in again. */
+	t_eq(count_all(other, priv_only, 2), 1, "logged in again: the private token object is back, "
+						"the private session object was destroyed by C_Logout");
+	t_ok(p11t_find_label(other, CKO_DATA, "private session data") == CK_INVALID_HANDLE,
+	     "... the private session object is not found");
+	t_rv(F->C_GetAttributeValue(other, priv_sess, lab, 1), CKR_OBJECT_HANDLE_INVALID,
+	     "... nor usable by its old handle");
+	t_rv(F->C_GetAttributeValue(other, priv_tok, lab, 1), CKR_OBJECT_HANDLE_INVALID,
+	     "the private token object's handle from before C_Logout stays invalid");
+	priv_tok = p11t_find_label(other, CKO_DATA, "private token data");
+	t_ok(priv_tok != CK_INVALID_HANDLE, "... it is found again (under a new handle)");
+	t_rv(F->C_GetAttributeValue(other, priv_tok, lab, 1), CKR_OK, "... and read through that one");
 
 	/* session objects go with the session that made them */
 	third = p11t_open(slot, true);
