@@ -15,6 +15,7 @@ bench_tpmha_bench_CPPFLAGS = $(AM_CPPFLAGS) $(ESYS_CFLAGS)
 bench_tpmha_bench_LDADD = $(ESYS_LIBS) $(TSS2_LIBS) $(CRYPTO_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS) -lm
 
 dist_noinst_SCRIPTS += bench/run-bench.sh
+EXTRA_DIST += bench/RESULTS.md
 
 # `make bench`: a fresh swtpm, token and keys, then the full run (a couple of
 # minutes). BENCH_ARGS go to run-bench.sh, e.g. BENCH_ARGS='--quick' or

@@ -426,6 +426,14 @@ out:
 	return rc;
 }
 
+/* Length of a blank-padded CK_TOKEN_INFO field without its padding. */
+static int padded_len(const CK_UTF8CHAR *s, size_t size)
+{
+	while (size > 0 && (s[size - 1] == ' ' || s[size - 1] == 0))
+		size--;
+	return (int)size;
+}
+
 static int find_slot(struct mod *m, struct bench_results *rs, char *err, size_t errlen)
 {
 	CK_SLOT_ID slots[64];
@@ -447,8 +455,9 @@ static int find_slot(struct mod *m, struct bench_results *rs, char *err, size_t 
 			continue;
 		m->slot = slots[i];
 		if (rs)
-			snprintf(rs->tpm, sizeof(rs->tpm), "token \"%.*s\", %.32s %.16s", (int)len, ti.label,
-				 ti.manufacturerID, ti.model);
+			snprintf(rs->tpm, sizeof(rs->tpm), "token \"%.*s\" (%.*s, %.*s)", (int)len,
+				 ti.label, padded_len(ti.manufacturerID, sizeof(ti.manufacturerID)),
+				 ti.manufacturerID, padded_len(ti.model, sizeof(ti.model)), ti.model);
 		return 0;
 	}
 	bench_errf(err, errlen, "no initialized token%s%s", m->o->token ? " labelled " : "",
