@@ -159,8 +159,10 @@ void bench_report_table(const struct bench_results *rs, const struct bench_opts 
 		for (size_t i = 0; i < nt; i++) {
 			char v[24] = "-", g[24] = "-";
 
+			/* three decimals for ratios, so 0.996x does not read as 1.00x missed */
 			if (t[i].known)
-				snprintf(v, sizeof(v), "%.2f%s", t[i].value, t[i].unit);
+				snprintf(v, sizeof(v), "%.*f%s", strcmp(t[i].unit, "x") ? 2 : 3,
+					 t[i].value, t[i].unit);
 			if (!t[i].reference)
 				snprintf(g, sizeof(g), "%s%.2f%s", t[i].at_most ? "<=" : ">=", t[i].goal,
 					 t[i].unit);
