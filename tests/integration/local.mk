@@ -6,12 +6,14 @@ tpmha_integration_programs = \
 	tests/integration/p11_init \
 	tests/integration/p11_session \
 	tests/integration/p11_objects \
-	tests/integration/p11_keys
+	tests/integration/p11_keys \
+	tests/integration/p11_crypto
 tpmha_integration_tests = \
 	tests/integration/init.sh \
 	tests/integration/session.sh \
 	tests/integration/objects.sh \
-	tests/integration/keys.sh
+	tests/integration/keys.sh \
+	tests/integration/crypto.sh
 
 check_PROGRAMS += $(tpmha_integration_programs)
 TESTS += $(tpmha_integration_tests)
@@ -31,3 +33,5 @@ tests_integration_p11_objects_SOURCES = tests/integration/p11_objects.c
 tests_integration_p11_objects_LDADD = $(tpmha_integration_ldadd)
 tests_integration_p11_keys_SOURCES = tests/integration/p11_keys.c
 tests_integration_p11_keys_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_crypto_SOURCES = tests/integration/p11_crypto.c
+tests_integration_p11_crypto_LDADD = $(tpmha_integration_ldadd)

@@ -450,25 +450,21 @@ const EVP_MD *p11t_md(CK_MECHANISM_TYPE m)
 	case CKM_SHA1_RSA_PKCS:
 	case CKM_SHA1_RSA_PKCS_PSS:
 	case CKM_ECDSA_SHA1:
-	case CKG_MGF1_SHA1:
 		return EVP_sha1();
 	case CKM_SHA256:
 	case CKM_SHA256_RSA_PKCS:
 	case CKM_SHA256_RSA_PKCS_PSS:
 	case CKM_ECDSA_SHA256:
-	case CKG_MGF1_SHA256:
 		return EVP_sha256();
 	case CKM_SHA384:
 	case CKM_SHA384_RSA_PKCS:
 	case CKM_SHA384_RSA_PKCS_PSS:
 	case CKM_ECDSA_SHA384:
-	case CKG_MGF1_SHA384:
 		return EVP_sha384();
 	case CKM_SHA512:
 	case CKM_SHA512_RSA_PKCS:
 	case CKM_SHA512_RSA_PKCS_PSS:
 	case CKM_ECDSA_SHA512:
-	case CKG_MGF1_SHA512:
 		return EVP_sha512();
 	default:
 		return NULL;
@@ -526,17 +522,8 @@ bool p11t_ossl_verify(EVP_PKEY *key, CK_MECHANISM_TYPE mech, const CK_RSA_PKCS_P
 			goto out;
 	} else {
 		pctx = EVP_PKEY_CTX_new(key, NULL);
-		if (mech == CKM_RSA_PKCS) {
-			/* raw PKCS#1 v1.5: what comes back must be the data */
-			uint8_t out[1024];
-			size_t out_len = sizeof(out);
-			if (EVP_PKEY_verify_recover_init(pctx) != 1 ||
-			    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1 ||
-			    EVP_PKEY_verify_recover(pctx, out, &out_len, sig, sig_len) != 1)
-				goto out;
-			ok = out_len == len && memcmp(out, data, len) == 0;
-			goto out;
-		}
+		/* CKM_RSA_PKCS: with no digest set, OpenSSL compares the data under the
+		 * PKCS#1 v1.5 padding with what it is given, whatever its length. */
 		if (EVP_PKEY_verify_init(pctx) != 1)
 			goto out;
 	}
