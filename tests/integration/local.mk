@@ -7,13 +7,17 @@ tpmha_integration_programs = \
 	tests/integration/p11_session \
 	tests/integration/p11_objects \
 	tests/integration/p11_keys \
-	tests/integration/p11_crypto
+	tests/integration/p11_crypto \
+	tests/integration/p11_lockout \
+	tests/integration/p11_threads
 tpmha_integration_tests = \
 	tests/integration/init.sh \
 	tests/integration/session.sh \
 	tests/integration/objects.sh \
 	tests/integration/keys.sh \
-	tests/integration/crypto.sh
+	tests/integration/crypto.sh \
+	tests/integration/lockout.sh \
+	tests/integration/threads.sh
 
 check_PROGRAMS += $(tpmha_integration_programs)
 TESTS += $(tpmha_integration_tests)
@@ -35,3 +39,7 @@ tests_integration_p11_keys_SOURCES = tests/integration/p11_keys.c
 tests_integration_p11_keys_LDADD = $(tpmha_integration_ldadd)
 tests_integration_p11_crypto_SOURCES = tests/integration/p11_crypto.c
 tests_integration_p11_crypto_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_lockout_SOURCES = tests/integration/p11_lockout.c
+tests_integration_p11_lockout_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_threads_SOURCES = tests/integration/p11_threads.c
+tests_integration_p11_threads_LDADD = $(tpmha_integration_ldadd)
