@@ -64,24 +64,41 @@ tap_expect "tpmenv_config writes B's tcti and store into B_CONF" \
 	"^tcti = tabrmd:bus_name=$B_BUS_NAME,bus_type=session\$" cat "$B_CONF"
 
 # --- TPM 1.2 with tcsd ------------------------------------------------------------
-t0=$SECONDS
-if tpmenv_start_tpm12 C 2>"$TPMENV_DIR/startC.err"; then
-	tap_ok "TPM 1.2 C: swtpm + tcsd on :$C_TCSD_PORT, EK created, owned with well-known secrets ($((SECONDS - t0)) s)"
+# tcsd starts as root and drops to the tss user; it cannot run otherwise.
+if [ "$(id -u)" -ne 0 ]; then
+	for t in "TPM 1.2 C: swtpm + tcsd up, EK created, owned" "tpm_version through tcsd" \
+		"tpm_getpubek -z" "tcsd on loopback" "tcsd as tss" "tpmenv_stop C" "stopped TPM 1.2 unreachable"; do
+		tap_skip "$t" "tcsd needs root (running as $(id -un))"
+	done
+	TPM12=
 else
-	tap_notok "TPM 1.2 C: swtpm + tcsd up, EK created, owned" "$(cat "$TPMENV_DIR/startC.err")"
+	TPM12=1
+	t0=$SECONDS
+	if tpmenv_start_tpm12 C 2>"$TPMENV_DIR/startC.err"; then
+		tap_ok "TPM 1.2 C: swtpm + tcsd on :$C_TCSD_PORT, EK created, owned with well-known secrets ($((SECONDS - t0)) s)"
+	else
+		tap_notok "TPM 1.2 C: swtpm + tcsd up, EK created, owned" "$(cat "$TPMENV_DIR/startC.err")"
+	fi
+	tap_expect "tpm_version sees a TPM 1.2 through C's tcsd" 'TPM 1\.2 Version Info' \
+		env TSS_TCSD_PORT="$C_TCSD_PORT" tpm_version
+	tap_expect "tpm_getpubek -z (owner auth = well-known secret) reads C's EK" \
+		'Key Size: +2048 bits' env TSS_TCSD_PORT="$C_TCSD_PORT" tpm_getpubek -z
+	loopback_only() {
+		ss -Hltn "( sport = :$C_TCSD_PORT )" | tee "$TPMENV_DIR/tcsd.listen"
+		grep -q "127\.0\.0\.1:$C_TCSD_PORT" "$TPMENV_DIR/tcsd.listen" &&
+			! grep -Eq "(0\.0\.0\.0|\*|\[::\]):$C_TCSD_PORT" "$TPMENV_DIR/tcsd.listen"
+	}
+	tap_run "tcsd listens on loopback only" loopback_only
+	tap_expect "tcsd runs as the tss user" '^tss$' ps -o user= -p "$C_TCSD_PID"
 fi
-tap_expect "tpm_version sees a TPM 1.2 through C's tcsd" 'TPM 1\.2 Version Info' \
-	env TSS_TCSD_PORT="$C_TCSD_PORT" tpm_version
-tap_expect "tpm_getpubek -z (owner auth = well-known secret) reads C's EK" \
-	'Key Size: +2048 bits' env TSS_TCSD_PORT="$C_TCSD_PORT" tpm_getpubek -z
-tap_expect "tcsd listens on loopback only" "127\\.0\\.0\\.1:$C_TCSD_PORT" ss -ltn
-tap_expect "tcsd runs as the tss user" '^tss$' ps -o user= -p "$C_TCSD_PID"
 
 # --- stop --------------------------------------------------------------------------
-tpmenv_stop C
-! tpmenv_alive "$C_PID" && ! tpmenv_alive "$C_TCSD_PID"
-tap_result $? "tpmenv_stop C ends its swtpm and tcsd"
-tap_expect_fail "a stopped TPM 1.2 is unreachable" '.' env TSS_TCSD_PORT="$C_TCSD_PORT" tpm_version
+if [ -n "$TPM12" ]; then
+	tpmenv_stop C
+	! tpmenv_alive "$C_PID" && ! tpmenv_alive "$C_TCSD_PID"
+	tap_result $? "tpmenv_stop C ends its swtpm and tcsd"
+	tap_expect_fail "a stopped TPM 1.2 is unreachable" '.' env TSS_TCSD_PORT="$C_TCSD_PORT" tpm_version
+fi
 tpmenv_stop A
 ! tpmenv_alive "$A_PID" && ! tpmenv_alive "$A_ABRMD_PID"
 tap_result $? "tpmenv_stop A ends its swtpm and tpm2-abrmd"
@@ -94,7 +111,8 @@ child() {
 	bash -c '
 		. "$1/tests/lib/tpmenv.sh"
 		tpmenv_init
-		tpmenv_start_tpm2 X && tpmenv_start_abrmd X && tpmenv_start_tpm12 Y || exit 1
+		tpmenv_start_tpm2 X && tpmenv_start_abrmd X || exit 1
+		[ "$(id -u)" -ne 0 ] || tpmenv_start_tpm12 Y || exit 1
 		echo "DIR=$TPMENV_DIR"
 		echo "PIDS=$(tr "\n" " " <"$TPMENV_DIR/pids")"
 		exit 0' child "$top"
