@@ -9,7 +9,8 @@ tpmha_integration_programs = \
 	tests/integration/p11_keys \
 	tests/integration/p11_crypto \
 	tests/integration/p11_lockout \
-	tests/integration/p11_threads
+	tests/integration/p11_threads \
+	tests/integration/p11_fork
 tpmha_integration_tests = \
 	tests/integration/init.sh \
 	tests/integration/session.sh \
@@ -17,7 +18,8 @@ tpmha_integration_tests = \
 	tests/integration/keys.sh \
 	tests/integration/crypto.sh \
 	tests/integration/lockout.sh \
-	tests/integration/threads.sh
+	tests/integration/threads.sh \
+	tests/integration/fork.sh
 
 check_PROGRAMS += $(tpmha_integration_programs)
 TESTS += $(tpmha_integration_tests)
@@ -43,3 +45,5 @@ tests_integration_p11_lockout_SOURCES = tests/integration/p11_lockout.c
 tests_integration_p11_lockout_LDADD = $(tpmha_integration_ldadd)
 tests_integration_p11_threads_SOURCES = tests/integration/p11_threads.c
 tests_integration_p11_threads_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_fork_SOURCES = tests/integration/p11_fork.c
+tests_integration_p11_fork_LDADD = $(tpmha_integration_ldadd)

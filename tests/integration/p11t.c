@@ -135,6 +135,50 @@ int t_failures(void)
 	return tap_failed;
 }
 
+void t_reset(void)
+{
+	tap_n = tap_failed = 0;
+}
+
+int t_relay(FILE *in, const char *prefix)
+{
+	char line[1024];
+	int seen = 0, planned = -1, failed = 0;
+
+	while (fgets(line, sizeof(line), in)) {
+		char *nl = strchr(line, '\n'), *desc;
+		bool ok;
+		if (nl)
+			*nl = '\0';
+		if (strncmp(line, "1..", 3) == 0) {
+			planned = atoi(line + 3);
+			continue;
+		}
+		if (line[0] == '#') {
+			t_diag("%s%s", prefix, line + 1);
+			continue;
+		}
+		if (strncmp(line, "Bail out!", 9) == 0) {
+			t_ok(false, "%s%s", prefix, line);
+			failed++;
+			continue;
+		}
+		ok = strncmp(line, "ok ", 3) == 0;
+		if (!ok && strncmp(line, "not ok ", 7) != 0)
+			continue;
+		desc = strstr(line, " - ");
+		seen++;
+		if (!ok)
+			failed++;
+		t_ok(ok, "%s%s", prefix, desc ? desc + 3 : line);
+	}
+	if (planned != seen) {
+		t_ok(false, "%sran %d checks, planned %d (died early?)", prefix, seen, planned);
+		failed++;
+	}
+	return failed;
+}
+
 const char *ckr(CK_RV rv)
 {
 	static __thread char unknown[32];

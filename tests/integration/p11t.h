@@ -26,6 +26,11 @@ void t_bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 /* Print the plan; the exit status for main (0: failures are in the TAP). */
 int t_done(void);
 int t_failures(void);
+/* In a child process: start counting from zero (its TAP goes to a pipe). */
+void t_reset(void);
+/* Read a child's TAP from in and say it again here, each line prefixed; a plan that
+ * is missing or short counts as a failure. Returns the child's failures. */
+int t_relay(FILE *in, const char *prefix);
 const char *ckr(CK_RV rv);
 
 /* Assert a CK_RV without counting a test: bail out if it differs. */
