@@ -10,7 +10,8 @@ tpmha_integration_programs = \
 	tests/integration/p11_crypto \
 	tests/integration/p11_lockout \
 	tests/integration/p11_threads \
-	tests/integration/p11_fork
+	tests/integration/p11_fork \
+	tests/integration/p11_multiproc
 tpmha_integration_tests = \
 	tests/integration/init.sh \
 	tests/integration/session.sh \
@@ -19,7 +20,8 @@ tpmha_integration_tests = \
 	tests/integration/crypto.sh \
 	tests/integration/lockout.sh \
 	tests/integration/threads.sh \
-	tests/integration/fork.sh
+	tests/integration/fork.sh \
+	tests/integration/multiproc.sh
 
 check_PROGRAMS += $(tpmha_integration_programs)
 TESTS += $(tpmha_integration_tests)
@@ -47,3 +49,5 @@ tests_integration_p11_threads_SOURCES = tests/integration/p11_threads.c
 tests_integration_p11_threads_LDADD = $(tpmha_integration_ldadd)
 tests_integration_p11_fork_SOURCES = tests/integration/p11_fork.c
 tests_integration_p11_fork_LDADD = $(tpmha_integration_ldadd)
+tests_integration_p11_multiproc_SOURCES = tests/integration/p11_multiproc.c
+tests_integration_p11_multiproc_LDADD = $(tpmha_integration_ldadd)
