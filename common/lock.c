@@ -7,13 +7,22 @@
 #include "common/lock.h"
 #include "common/log.h"
 
+/* A waiter for a fair lock, on its own thread's stack. */
+struct waiter {
+	pthread_cond_t turn;
+	struct waiter *next;
+	bool granted;
+};
+
 struct lock {
 	bool fair;
 	void *app_mutex; /* application callbacks in use */
 	pthread_mutex_t mutex;
-	pthread_cond_t turn;
-	unsigned long next_ticket;
-	unsigned long now_serving;
+	pthread_rwlock_t rw; /* plain locks: shared readers, one writer */
+	/* fair locks: the owner hands the lock straight to the oldest waiter and wakes
+	 * only that one, so nobody barges in and nobody else is woken for nothing */
+	bool held;
+	struct waiter *head, *tail;
 };
 
 static CK_C_INITIALIZE_ARGS app_callbacks;
@@ -63,8 +72,13 @@ static CK_RV lock_create(bool fair, struct lock **out)
 			return rv == CKR_HOST_MEMORY ? rv : CKR_CANT_LOCK;
 		}
 	} else {
+		pthread_rwlockattr_t attr;
 		pthread_mutex_init(&l->mutex, NULL);
-		pthread_cond_init(&l->turn, NULL);
+		/* Writers first: a steady stream of readers must not starve a writer. */
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&l->rw, &attr);
+		pthread_rwlockattr_destroy(&attr);
 	}
 	*out = l;
 	return CKR_OK;
@@ -87,7 +101,7 @@ void lock_free(struct lock *l)
 	if (l->app_mutex) {
 		app_callbacks.DestroyMutex(l->app_mutex);
 	} else {
-		pthread_cond_destroy(&l->turn);
+		pthread_rwlock_destroy(&l->rw);
 		pthread_mutex_destroy(&l->mutex);
 	}
 	free(l);
@@ -95,33 +109,66 @@ void lock_free(struct lock *l)
 
 void lock_acquire(struct lock *l)
 {
-	unsigned long ticket;
+	struct waiter me;
 
 	if (l->app_mutex) {
 		app_callbacks.LockMutex(l->app_mutex);
 		return;
 	}
-	pthread_mutex_lock(&l->mutex);
-	if (!l->fair)
+	if (!l->fair) {
+		pthread_rwlock_wrlock(&l->rw);
 		return;
-	ticket = l->next_ticket++;
-	while (ticket != l->now_serving)
-		pthread_cond_wait(&l->turn, &l->mutex);
+	}
+	pthread_mutex_lock(&l->mutex);
+	if (!l->held) {
+		l->held = true;
+		pthread_mutex_unlock(&l->mutex);
+		return;
+	}
+	pthread_cond_init(&me.turn, NULL);
+	me.next = NULL;
+	me.granted = false;
+	if (l->tail)
+		l->tail->next = &me;
+	else
+		l->head = &me;
+	l->tail = &me;
+	while (!me.granted)
+		pthread_cond_wait(&me.turn, &l->mutex);
 	pthread_mutex_unlock(&l->mutex);
+	pthread_cond_destroy(&me.turn);
+}
+
+void lock_acquire_shared(struct lock *l)
+{
+	if (l->app_mutex || l->fair)
+		lock_acquire(l);
+	else
+		pthread_rwlock_rdlock(&l->rw);
 }
 
 void lock_release(struct lock *l)
 {
+	struct waiter *next;
+
 	if (l->app_mutex) {
 		app_callbacks.UnlockMutex(l->app_mutex);
 		return;
 	}
 	if (!l->fair) {
-		pthread_mutex_unlock(&l->mutex);
+		pthread_rwlock_unlock(&l->rw);
 		return;
 	}
 	pthread_mutex_lock(&l->mutex);
-	l->now_serving++;
-	pthread_cond_broadcast(&l->turn);
+	next = l->head;
+	if (next) {
+		l->head = next->next;
+		if (!l->head)
+			l->tail = NULL;
+		next->granted = true; /* still held: it is next's now */
+		pthread_cond_signal(&next->turn);
+	} else {
+		l->held = false;
+	}
 	pthread_mutex_unlock(&l->mutex);
 }

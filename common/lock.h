@@ -20,6 +20,9 @@ CK_RV lock_new(struct lock **out);
 CK_RV lock_new_fair(struct lock **out);
 void lock_free(struct lock *l); /* NULL is fine */
 void lock_acquire(struct lock *l);
+/* Plain locks: one of many readers, until lock_release(). The application's mutexes
+ * and fair locks have no shared mode: there it is lock_acquire(). */
+void lock_acquire_shared(struct lock *l);
 void lock_release(struct lock *l);
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef TPMHA_MODULE_INTERNAL_H
 #define TPMHA_MODULE_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -22,7 +23,7 @@ struct session {
 	CK_SLOT_ID slot;
 	struct token *token;
 	CK_FLAGS flags;               /* CKF_SERIAL_SESSION | CKF_RW_SESSION */
-	unsigned refs;                /* under module.lock */
+	atomic_uint refs;             /* taken under module.lock, shared or not */
 	bool closed;
 	struct lock *lock;            /* one call at a time per session */
 	struct crypto_op *ops[OP_KINDS];

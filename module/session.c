@@ -87,7 +87,8 @@ CK_RV session_enter(CK_SESSION_HANDLE h, unsigned rule, struct session **out)
 
 	if (rv != CKR_OK)
 		return rv;
-	lock_acquire(module.lock);
+	/* Every call passes here: a shared lock lets threads on their own sessions in. */
+	lock_acquire_shared(module.lock);
 	i = session_index_locked(h, &found);
 	if (found) {
 		s = module.sessions[i];
@@ -121,6 +122,10 @@ CK_RV session_enter(CK_SESSION_HANDLE h, unsigned rule, struct session **out)
 void session_leave(struct session *s)
 {
 	lock_release(s->lock);
+	/* Only the last reference (a session closed meanwhile) needs the table lock. */
+	if (atomic_fetch_sub(&s->refs, 1) > 1)
+		return;
+	atomic_store(&s->refs, 1);
 	lock_acquire(module.lock);
 	session_unref_locked(s);
 	lock_release(module.lock);

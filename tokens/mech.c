@@ -307,7 +307,6 @@ static CK_RV op_key(struct crypto_op *op, CK_OBJECT_HANDLE handle, CK_MECHANISM_
 		[OP_ENCRYPT] = { CKO_PUBLIC_KEY, CKA_ENCRYPT },
 		[OP_DECRYPT] = { CKO_PRIVATE_KEY, CKA_DECRYPT },
 	};
-	struct tpm_public pub;
 	CK_RV rv = token_object(op->token, handle, &op->obj);
 
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
@@ -340,15 +339,7 @@ static CK_RV op_key(struct crypto_op *op, CK_OBJECT_HANDLE handle, CK_MECHANISM_
 		op->key_bytes = op->pub.size;
 		return CKR_OK;
 	}
-	/* The TPM blob says what the key is; the attributes could have been edited. */
-	rv = token_backend(op->token)->ops->key_public(token_backend(op->token), &op->obj->tpm_key, &pub);
-	if (rv != CKR_OK) {
-		LOGE("key %lu has no usable TPM blob", (unsigned long)handle);
-		return CKR_KEY_HANDLE_INVALID;
-	}
-	op->key_bits = pub.bits;
-	op->key_bytes = pub.type == TPM_KEY_RSA ? pub.modulus_len : pub.coord_len;
-	return token_key_get(op->token, op->obj, &op->key);
+	return token_key_get(op->token, op->obj, &op->key, &op->key_bits, &op->key_bytes);
 }
 
 CK_RV op_init(enum op_kind kind, struct token *t, const CK_MECHANISM *mech,

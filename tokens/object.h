@@ -3,6 +3,7 @@
 #ifndef TPMHA_TOKENS_OBJECT_H
 #define TPMHA_TOKENS_OBJECT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,7 +17,7 @@ struct token;
 
 struct object {
 	CK_OBJECT_HANDLE handle;     /* store id for token objects; its own range for session objects */
-	unsigned refs;               /* under the module lock */
+	atomic_uint refs;            /* taken under the registry lock, shared or not */
 	struct token *token;
 	CK_OBJECT_CLASS klass;
 	CK_KEY_TYPE key_type;        /* keys only */
@@ -32,6 +33,8 @@ struct object {
 	struct tpm_blob key_auth;    /* private keys: auth value sealed with the token secret */
 	struct tpm_key *key;         /* opened on first use after login */
 	unsigned key_users;          /* operations using key right now */
+	unsigned key_bits;           /* with key: its size from the TPM blob */
+	size_t key_bytes;
 	bool key_stale;              /* logged out while in use: close at the last user */
 	EVP_PKEY *pkey;              /* software public key, built on first use */
 };

@@ -20,6 +20,8 @@ struct store {
 	 * thread's statements, so each store call holds this lock throughout. */
 	struct lock *lock;
 	uint64_t own_writes;
+	/* Asked before every C_FindObjects: prepared once. */
+	sqlite3_stmt *data_version;
 };
 
 /* Schema upgrades, in one place: upgrades[v] takes a version-v database to v+1.
@@ -175,6 +177,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	sqlite3_finalize(s->data_version);
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	lock_free(s->lock);
@@ -191,20 +194,21 @@ void store_abandon(struct store *s)
 
 CK_RV store_version(struct store *s, uint64_t *version)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
+	int rc = SQLITE_OK;
 	CK_RV rv = CKR_OK;
 
 	lock_acquire(s->lock);
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL);
+	if (!s->data_version)
+		rc = sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &s->data_version, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
+		rc = sqlite3_step(s->data_version);
 	if (rc != SQLITE_ROW)
 		rv = sql_error(s, rc, "reading the data version");
 	else
 		/* data_version ignores our own commits: count those ourselves. */
-		*version = ((uint64_t)sqlite3_column_int64(st, 0) << 32) + s->own_writes;
-	sqlite3_finalize(st);
+		*version = ((uint64_t)sqlite3_column_int64(s->data_version, 0) << 32) + s->own_writes;
+	if (s->data_version)
+		sqlite3_reset(s->data_version);
 	lock_release(s->lock);
 	return rv;
 }

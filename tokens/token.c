@@ -44,6 +44,8 @@ static void object_unref_locked(struct object *o)
 	token_unref_locked(t);
 }
 
+/* The last reference needs the lock (the token's own lock-protected state goes);
+ * any other is one atomic step, so operations ending do not queue on the lock. */
 void token_put(struct token *t)
 {
 	struct registry *r;
@@ -51,6 +53,9 @@ void token_put(struct token *t)
 	if (!t)
 		return;
 	r = t->reg;
+	if (atomic_fetch_sub(&t->refs, 1) > 1)
+		return;
+	atomic_store(&t->refs, 1);
 	lock_acquire(r->lock);
 	token_unref_locked(t);
 	lock_release(r->lock);
@@ -63,6 +68,9 @@ void object_put(struct object *o)
 	if (!o)
 		return;
 	r = o->token->reg;
+	if (atomic_fetch_sub(&o->refs, 1) > 1)
+		return;
+	atomic_store(&o->refs, 1);
 	lock_acquire(r->lock);
 	object_unref_locked(o);
 	lock_release(r->lock);
@@ -268,7 +276,7 @@ bool token_gone(struct token *t)
 {
 	bool gone;
 
-	lock_acquire(t->reg->lock);
+	lock_acquire_shared(t->reg->lock);
 	gone = t->gone;
 	lock_release(t->reg->lock);
 	return gone;
@@ -278,7 +286,7 @@ enum login_state token_login_state(struct token *t)
 {
 	enum login_state state;
 
-	lock_acquire(t->reg->lock);
+	lock_acquire_shared(t->reg->lock);
 	state = t->login;
 	lock_release(t->reg->lock);
 	return state;
@@ -307,15 +315,25 @@ CK_RV token_object(struct token *t, CK_OBJECT_HANDLE handle, struct object **out
 	CK_RV rv = CKR_OK;
 
 	*out = NULL;
-	lock_acquire(r->lock);
+	/* The common case, a known object, needs only a shared lock. */
+	lock_acquire_shared(r->lock);
 	o = object_by_handle_locked(t, handle);
-	if (!o && handle < SESSION_OBJECT_BASE) {
-		/* Maybe another process made it since we last looked. */
-		rv = registry_sync_locked(r, &version);
-		if (rv == CKR_OK)
-			rv = token_sync_objects_locked(t, version);
-		o = object_by_handle_locked(t, handle);
+	if (o && visible_locked(t, o)) {
+		o->refs++;
+		*out = o;
 	}
+	lock_release(r->lock);
+	if (*out)
+		return CKR_OK;
+	if (o || handle >= SESSION_OBJECT_BASE)
+		return CKR_OBJECT_HANDLE_INVALID;
+
+	/* Maybe another process made it since we last looked. */
+	lock_acquire(r->lock);
+	rv = registry_sync_locked(r, &version);
+	if (rv == CKR_OK)
+		rv = token_sync_objects_locked(t, version);
+	o = object_by_handle_locked(t, handle);
 	if (rv == CKR_OK && (!o || !visible_locked(t, o)))
 		rv = CKR_OBJECT_HANDLE_INVALID;
 	if (rv == CKR_OK) {
@@ -326,45 +344,59 @@ CK_RV token_object(struct token *t, CK_OBJECT_HANDLE handle, struct object **out
 	return rv;
 }
 
+static int handle_order(const void *a, const void *b)
+{
+	CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a, y = *(const CK_OBJECT_HANDLE *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static CK_RV scan_locked(struct token *t, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+			 CK_OBJECT_HANDLE **handles, size_t *found)
+{
+	CK_OBJECT_HANDLE *list = malloc((t->nobjects ? t->nobjects : 1) * sizeof(*list));
+	size_t n = 0;
+
+	if (!list)
+		return CKR_HOST_MEMORY;
+	for (size_t i = 0; i < t->nobjects; i++)
+		if (visible_locked(t, t->objects[i]) && attrs_match(&t->objects[i]->attrs, tmpl, count))
+			list[n++] = t->objects[i]->handle;
+	/* Store order (creation order) is what people expect from a listing. */
+	qsort(list, n, sizeof(*list), handle_order);
+	*handles = list;
+	*found = n;
+	return CKR_OK;
+}
+
 CK_RV token_find(struct token *t, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
 		 CK_OBJECT_HANDLE **handles, size_t *found)
 {
 	struct registry *r = t->reg;
-	CK_OBJECT_HANDLE *list = NULL;
-	uint64_t version;
-	size_t n = 0;
+	uint64_t version = 0;
 	CK_RV rv;
+
+	/* Nobody wrote the store since we read it: a shared lock is enough to scan. */
+	lock_acquire_shared(r->lock);
+	rv = store_version(r->store, &version);
+	if (rv == CKR_OK && r->loaded && version == r->version && t->objects_loaded &&
+	    t->objects_version == version) {
+		rv = scan_locked(t, tmpl, count, handles, found);
+		lock_release(r->lock);
+		return rv;
+	}
+	lock_release(r->lock);
+	if (rv != CKR_OK)
+		return rv;
 
 	lock_acquire(r->lock);
 	rv = registry_sync_locked(r, &version);
 	if (rv == CKR_OK)
 		rv = token_sync_objects_locked(t, version);
-	if (rv != CKR_OK)
-		goto out;
-	list = malloc((t->nobjects ? t->nobjects : 1) * sizeof(*list));
-	if (!list) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	for (size_t i = 0; i < t->nobjects; i++)
-		if (visible_locked(t, t->objects[i]) && attrs_match(&t->objects[i]->attrs, tmpl, count))
-			list[n++] = t->objects[i]->handle;
-	/* Store order (creation order) is what people expect from a listing. */
-	for (size_t i = 1; i < n; i++)
-		for (size_t k = i; k > 0 && list[k - 1] > list[k]; k--) {
-			CK_OBJECT_HANDLE swap = list[k];
-			list[k] = list[k - 1];
-			list[k - 1] = swap;
-		}
-out:
+	if (rv == CKR_OK)
+		rv = scan_locked(t, tmpl, count, handles, found);
 	lock_release(r->lock);
-	if (rv != CKR_OK) {
-		free(list);
-		return rv;
-	}
-	*handles = list;
-	*found = n;
-	return CKR_OK;
+	return rv;
 }
 
 /* The store record of an object (attributes sealed if private). */
@@ -588,7 +620,7 @@ CK_RV token_object_read(struct token *t, struct object *o, CK_ATTRIBUTE *tmpl, C
 	struct registry *r = t->reg;
 	CK_RV rv = CKR_OK;
 
-	lock_acquire(r->lock);
+	lock_acquire_shared(r->lock);
 	if (o->gone || !visible_locked(t, o)) {
 		lock_release(r->lock);
 		return CKR_OBJECT_HANDLE_INVALID;
@@ -608,7 +640,7 @@ CK_ULONG token_object_size(struct token *t, struct object *o)
 {
 	CK_ULONG size;
 
-	lock_acquire(t->reg->lock);
+	lock_acquire_shared(t->reg->lock);
 	size = object_size(o);
 	lock_release(t->reg->lock);
 	return size;
@@ -629,13 +661,15 @@ void token_session_closed(struct token *t, CK_SESSION_HANDLE session)
 	lock_release(r->lock);
 }
 
-CK_RV token_key_get(struct token *t, struct object *o, struct tpm_key **key)
+CK_RV token_key_get(struct token *t, struct object *o, struct tpm_key **key, unsigned *bits,
+		    size_t *bytes)
 {
 	struct registry *r = t->reg;
 	struct tpm_blob blob = { 0 }, sealed_auth = { 0 };
 	uint8_t secret[TOKEN_SECRET_LEN];
 	struct tpm_auth auth = { 0 };
 	struct tpm_key *opened = NULL;
+	struct tpm_public pub;
 	uint8_t *plain = NULL;
 	size_t len = 0;
 	CK_RV rv = CKR_OK;
@@ -651,6 +685,8 @@ CK_RV token_key_get(struct token *t, struct object *o, struct tpm_key **key)
 		o->key_stale = false;
 		o->key_users++;
 		*key = o->key;
+		*bits = o->key_bits;
+		*bytes = o->key_bytes;
 		lock_release(r->lock);
 		return CKR_OK;
 	}
@@ -671,19 +707,32 @@ CK_RV token_key_get(struct token *t, struct object *o, struct tpm_key **key)
 	}
 	memcpy(auth.value, plain, len);
 	auth.len = len;
+	/* The TPM blob says what the key is (the attributes could have been edited in
+	 * the store); read once per opening, not per operation. */
+	rv = r->tpm->ops->key_public(r->tpm, &blob, &pub);
+	if (rv != CKR_OK) {
+		LOGE("token %s: key %lu has no usable TPM blob", t->rec.serial, (unsigned long)o->handle);
+		rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
 	rv = r->tpm->ops->key_open(r->tpm, &blob, &auth, &opened);
 	if (rv != CKR_OK)
 		goto out;
 
 	lock_acquire(r->lock);
-	if (o->key)
+	if (o->key) {
 		r->tpm->ops->key_close(r->tpm, opened); /* another thread was quicker */
-	else
+	} else {
 		o->key = opened;
+		o->key_bits = pub.bits;
+		o->key_bytes = pub.type == TPM_KEY_RSA ? pub.modulus_len : pub.coord_len;
+	}
 	opened = NULL;
 	o->key_stale = false;
 	o->key_users++;
 	*key = o->key;
+	*bits = o->key_bits;
+	*bytes = o->key_bytes;
 	lock_release(r->lock);
 out:
 	secret_free(plain, len);

@@ -103,9 +103,11 @@ CK_RV token_object_read(struct token *t, struct object *o, CK_ATTRIBUTE *tmpl, C
 CK_ULONG token_object_size(struct token *t, struct object *o);
 void token_session_closed(struct token *t, CK_SESSION_HANDLE session);
 
-/* The key behind a private key object, opened with its auth value (login needed).
+/* The key behind a private key object, opened with its auth value (login needed),
+ * and its size as the TPM blob says (RSA modulus / EC coordinate bytes).
  * Keep it with the object's reference; release with token_key_put(). */
-CK_RV token_key_get(struct token *t, struct object *o, struct tpm_key **key);
+CK_RV token_key_get(struct token *t, struct object *o, struct tpm_key **key, unsigned *bits,
+		    size_t *bytes);
 void token_key_put(struct token *t, struct object *o);
 
 /* A fresh key auth value. */

@@ -7,7 +7,7 @@
 #include "tokens/token.h"
 
 struct token {
-	unsigned refs;
+	atomic_uint refs;
 	struct registry *reg;
 	struct store_token rec;       /* as last read from or written to the store */
 	bool gone;
