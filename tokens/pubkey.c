@@ -260,6 +260,7 @@ CK_RV privkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY *
 	OSSL_PARAM *params = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
 	BIGNUM *bns[8] = { 0 };
+	uint8_t point[1 + 2 * 66]; /* EC: the builder keeps a pointer to it until to_param */
 	CK_RV rv = CKR_HOST_MEMORY;
 
 	*out = NULL;
@@ -319,7 +320,6 @@ CK_RV privkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY *
 			/* OpenSSL 3.0's fromdata does not derive the public point, and the
 			 * TPM's public area needs it. */
 			size_t coord = ec_curve_bytes(curve);
-			uint8_t point[1 + 2 * 66];
 			int nid = 0;
 			FOR_CURVES(i)
 			if (curves[i].curve == curve)
