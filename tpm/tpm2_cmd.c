@@ -47,6 +47,10 @@ CK_RV tpm2_connect(struct tpm2 *t)
 	return CKR_OK;
 }
 
+/* A fork()ed child leaves its TCTI context to the parent: kept reachable here so a
+ * leak checker in the child does not report it lost. */
+static TSS2_TCTI_CONTEXT *volatile left_to_parent;
+
 void tpm2_disconnect(struct tpm2 *t, bool send)
 {
 	t->rp = NULL;
@@ -57,8 +61,11 @@ void tpm2_disconnect(struct tpm2 *t, bool send)
 		free(t->sys);
 		t->sys = NULL;
 	}
-	if (t->tcti && send)
+	if (t->tcti && send) {
 		Tss2_TctiLdr_Finalize(&t->tcti);
+	} else if (t->tcti) {
+		left_to_parent = t->tcti;
+	}
 	t->tcti = NULL;
 }
 
@@ -162,7 +169,8 @@ bool tpm2_retry(struct tpm2 *t, struct tpm2_retry *r, TSS2_RC rc, struct tpm_key
 		       tpm2_flush_strangers(t, TPM2_ACTIVE_SESSION_FIRST);
 	case TPM2_RC_OBJECT_MEMORY:
 		/* Leftovers of other connections first, then our own least recent key. */
-		if (tpm2_flush_strangers(t, TPM2_TRANSIENT_FIRST))
+		/* Not TPM2_TRANSIENT_FIRST: tss2's macro shifts an int 0x80 by 24 (undefined). */
+		if (tpm2_flush_strangers(t, (TPM2_HC)TPM2_HT_TRANSIENT << TPM2_HR_SHIFT))
 			return true;
 		LOGD("the TPM is out of object slots (%u keys loaded); evicting one", t->nloaded);
 		if (tpm2_evict_one(t, busy))
