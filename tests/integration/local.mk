@@ -51,3 +51,15 @@ tests_integration_p11_fork_SOURCES = tests/integration/p11_fork.c
 tests_integration_p11_fork_LDADD = $(tpmha_integration_ldadd)
 tests_integration_p11_multiproc_SOURCES = tests/integration/p11_multiproc.c
 tests_integration_p11_multiproc_LDADD = $(tpmha_integration_ldadd)
+
+# Every unit and integration test again under AddressSanitizer+UBSan, in a build of
+# its own ($(top_builddir)/_asan): `make check-sanitizers`. Not part of `make check`.
+dist_noinst_SCRIPTS += tests/integration/sanitizers.sh
+check-sanitizers:
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		$(SHELL) $(abs_top_srcdir)/tests/integration/sanitizers.sh
+clean-sanitizers:
+	rm -rf $(abs_top_builddir)/_asan
+print-sanitizer-tests:
+	@echo $(tpmha_unit_tests) $(tpmha_integration_tests)
+.PHONY: check-sanitizers clean-sanitizers print-sanitizer-tests

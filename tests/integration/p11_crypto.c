@@ -170,7 +170,7 @@ static void test_rsa_pss(void)
 		CK_MECHANISM m = { CKM_RSA_PKCS_PSS, &p, sizeof(p) };
 		CK_MECHANISM none = { CKM_RSA_PKCS_PSS, NULL, 0 };
 		CK_MECHANISM short_len = { CKM_RSA_PKCS_PSS, &p, sizeof(p) - 1 };
-		uint8_t digest[32] = { 1 }, sig[256];
+		uint8_t digest[64] = { 1 }, sig[256];
 		CK_ULONG sig_len = sizeof(sig);
 
 		t_rv(F->C_SignInit(h, &none, rsa2048.priv), CKR_MECHANISM_PARAM_INVALID, "PSS without parameters");

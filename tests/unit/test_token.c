@@ -33,6 +33,8 @@ struct fixture {
 	struct registry *reg;
 	CK_SLOT_ID slot;
 	struct token *tok;
+	struct registry *other; /* a second process's view, closed by teardown */
+	struct token *t2;
 };
 
 static uint8_t label32[32];
@@ -81,6 +83,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	token_put(f->t2);
+	registry_close(f->other);
 	close_registry(f);
 	config_free(f->cfg);
 	unit_log_quiet();
@@ -426,26 +430,22 @@ static void test_private_objects(void **state)
 static void test_two_registries_objects(void **state)
 {
 	struct fixture *f = *state;
-	struct registry *other = NULL;
-	struct token *t2 = NULL;
 	struct attrs a = ATTRS_INIT;
 	CK_OBJECT_HANDLE h = 0;
 	CK_SLOT_ID ids[4];
 	CK_ULONG n = 4;
 
-	assert_int_equal(registry_open(f->cfg, &other), CKR_OK);
-	assert_int_equal(registry_slots(other, ids, &n), CKR_OK);
+	assert_int_equal(registry_open(f->cfg, &f->other), CKR_OK);
+	assert_int_equal(registry_slots(f->other, ids, &n), CKR_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(ids[0], f->slot);
-	assert_int_equal(registry_token(other, f->slot, &t2), CKR_OK);
-	assert_int_equal(count_found(t2, NULL), 0);
+	assert_int_equal(registry_token(f->other, f->slot, &f->t2), CKR_OK);
+	assert_int_equal(count_found(f->t2, NULL), 0);
 	/* an object made here is found there at the next look */
 	data_object(&a, "shared", true, false);
 	assert_int_equal(token_object_add(f->tok, 1, &a, NULL, NULL, &h), CKR_OK);
 	attrs_clear(&a);
-	assert_int_equal(count_found(t2, "shared"), 1);
-	token_put(t2);
-	registry_close(other);
+	assert_int_equal(count_found(f->t2, "shared"), 1);
 }
 
 /* A PIN set by one process must work in another that was already running:
@@ -454,45 +454,39 @@ static void test_two_registries_objects(void **state)
 static void test_two_registries_pin(void **state)
 {
 	struct fixture *f = *state;
-	struct registry *other = NULL;
-	struct token *t2 = NULL;
 	CK_TOKEN_INFO info;
 
-	assert_int_equal(registry_open(f->cfg, &other), CKR_OK);
-	assert_int_equal(registry_token(other, f->slot, &t2), CKR_OK);
+	assert_int_equal(registry_open(f->cfg, &f->other), CKR_OK);
+	assert_int_equal(registry_token(f->other, f->slot, &f->t2), CKR_OK);
 	user_pin(f);
-	assert_int_equal(registry_token_info(other, f->slot, &info), CKR_OK);
+	assert_int_equal(registry_token_info(f->other, f->slot, &info), CKR_OK);
 	assert_true(info.flags & CKF_USER_PIN_INITIALIZED);
-	assert_int_equal(token_login(t2, CKU_USER, P(USER_PIN)), CKR_OK);
-	assert_int_equal(token_logout(t2), CKR_OK);
+	assert_int_equal(token_login(f->t2, CKU_USER, P(USER_PIN)), CKR_OK);
+	assert_int_equal(token_logout(f->t2), CKR_OK);
 	assert_int_equal(token_set_pin(f->tok, LOGIN_USER, P(USER_PIN), P("changed-pin")), CKR_OK);
-	assert_int_equal(token_login(t2, CKU_USER, P("changed-pin")), CKR_OK);
-	token_put(t2);
-	registry_close(other);
+	assert_int_equal(token_login(f->t2, CKU_USER, P("changed-pin")), CKR_OK);
 }
 
 static void test_two_registries_tokens(void **state)
 {
 	struct fixture *f = *state;
-	struct registry *other = NULL;
 	CK_SLOT_ID ids[4], slot2 = 0;
 	CK_ULONG n = 4;
 
-	assert_int_equal(registry_open(f->cfg, &other), CKR_OK);
+	assert_int_equal(registry_open(f->cfg, &f->other), CKR_OK);
 	/* a token made there gets a slot here */
 	memcpy(label32, "second token", 12);
-	assert_int_equal(registry_init_token(other, FREE_SLOT_ID, P(SO_PIN), label32, &slot2), CKR_OK);
+	assert_int_equal(registry_init_token(f->other, FREE_SLOT_ID, P(SO_PIN), label32, &slot2), CKR_OK);
 	assert_int_equal(registry_slots(f->reg, ids, &n), CKR_OK);
 	assert_int_equal(n, 3);
 	assert_int_equal(ids[1], slot2);
 	/* and when deleted there, it is gone here */
-	assert_int_equal(registry_token_delete(other, slot2), CKR_OK);
+	assert_int_equal(registry_token_delete(f->other, slot2), CKR_OK);
 	n = 4;
 	assert_int_equal(registry_slots(f->reg, ids, &n), CKR_OK);
 	assert_int_equal(n, 2);
-	assert_int_equal(registry_token_delete(other, slot2), CKR_SLOT_ID_INVALID);
-	assert_int_equal(registry_token_delete(other, FREE_SLOT_ID), CKR_SLOT_ID_INVALID);
-	registry_close(other);
+	assert_int_equal(registry_token_delete(f->other, slot2), CKR_SLOT_ID_INVALID);
+	assert_int_equal(registry_token_delete(f->other, FREE_SLOT_ID), CKR_SLOT_ID_INVALID);
 }
 
 static void test_reinit(void **state)
