@@ -15,6 +15,7 @@
 #include "p11t.h"
 
 static CK_SESSION_HANDLE h;
+static CK_SLOT_ID slot;
 static const CK_BBOOL no = CK_FALSE;
 
 struct pair {
@@ -589,6 +590,50 @@ static void test_digest(void)
 	MUST(F->C_CloseSession(pub_session));
 }
 
+/* NULL where the spec wants a pointer, and key handles that are not there. */
+static void test_null_and_handles(void)
+{
+	CK_MECHANISM pkcs = { CKM_RSA_PKCS, NULL, 0 }, sha = { CKM_SHA256, NULL, 0 };
+	CK_MECHANISM ecdsa = { CKM_ECDSA_SHA256, NULL, 0 };
+	uint8_t buf[512];
+	CK_ULONG len = sizeof(buf);
+
+	t_rv(F->C_EncryptInit(h, NULL, rsa2048.pub), CKR_ARGUMENTS_BAD, "C_EncryptInit(NULL mechanism)");
+	t_rv(F->C_DecryptInit(h, NULL, rsa2048.priv), CKR_ARGUMENTS_BAD, "C_DecryptInit(NULL mechanism)");
+	t_rv(F->C_VerifyInit(h, NULL, rsa2048.pub), CKR_ARGUMENTS_BAD, "C_VerifyInit(NULL mechanism)");
+	t_rv(F->C_EncryptInit(h, &pkcs, 0x7ffffff0), CKR_KEY_HANDLE_INVALID, "C_EncryptInit(unknown key)");
+	t_rv(F->C_DecryptInit(h, &pkcs, 0x7ffffff0), CKR_KEY_HANDLE_INVALID, "C_DecryptInit(unknown key)");
+	t_rv(F->C_VerifyInit(h, &ecdsa, 0x7ffffff0), CKR_KEY_HANDLE_INVALID, "C_VerifyInit(unknown key)");
+	t_rv(F->C_VerifyInit(h, &ecdsa, CK_INVALID_HANDLE), CKR_KEY_HANDLE_INVALID, "C_VerifyInit(handle 0)");
+
+	/* v2.40 §5.8-5.12: an error other than CKR_BUFFER_TOO_SMALL ends the operation,
+	 * so the next C_*Init must not find it active. Each case in a session of its own. */
+#define ENDS(init, call, what)                                                              \
+	do {                                                                                \
+		CK_SESSION_HANDLE x = p11t_open(slot, false);                               \
+		MUST(F->init);                                                              \
+		t_rv(F->call, CKR_ARGUMENTS_BAD, "%s", what);                               \
+		t_rv(F->init, CKR_OK, "... and that ended the operation");                  \
+		MUST(F->C_CloseSession(x));                                                 \
+	} while (0)
+	ENDS(C_EncryptInit(x, &pkcs, rsa2048.pub), C_Encrypt(x, buf, 16, buf, NULL), "C_Encrypt(NULL length)");
+	ENDS(C_EncryptInit(x, &pkcs, rsa2048.pub), C_Encrypt(x, NULL, 16, buf, &len), "C_Encrypt(NULL data, 16 bytes)");
+	ENDS(C_EncryptInit(x, &pkcs, rsa2048.pub), C_EncryptUpdate(x, buf, 16, buf, NULL), "C_EncryptUpdate(NULL length)");
+	ENDS(C_EncryptInit(x, &pkcs, rsa2048.pub), C_EncryptFinal(x, buf, NULL), "C_EncryptFinal(NULL length)");
+	ENDS(C_DecryptInit(x, &pkcs, rsa2048.priv), C_Decrypt(x, buf, 256, buf, NULL), "C_Decrypt(NULL length)");
+	ENDS(C_DecryptInit(x, &pkcs, rsa2048.priv), C_DecryptUpdate(x, buf, 16, buf, NULL), "C_DecryptUpdate(NULL length)");
+	ENDS(C_SignInit(x, &ecdsa, p256.priv), C_SignUpdate(x, NULL, 4), "C_SignUpdate(NULL data, 4 bytes)");
+	ENDS(C_SignInit(x, &ecdsa, p256.priv), C_SignFinal(x, buf, NULL), "C_SignFinal(NULL length)");
+	ENDS(C_VerifyInit(x, &ecdsa, p256.pub), C_VerifyUpdate(x, NULL, 4), "C_VerifyUpdate(NULL data, 4 bytes)");
+	ENDS(C_VerifyInit(x, &ecdsa, p256.pub), C_VerifyFinal(x, NULL, 64), "C_VerifyFinal(NULL signature)");
+	ENDS(C_DigestInit(x, &sha), C_DigestUpdate(x, NULL, 4), "C_DigestUpdate(NULL data, 4 bytes)");
+	ENDS(C_DigestInit(x, &sha), C_DigestFinal(x, buf, NULL), "C_DigestFinal(NULL length)");
+#undef ENDS
+	/* whatever those did to the operations, new ones start */
+	len = sizeof(buf);
+	t_rv(p11t_sign(h, &ecdsa, p256.priv, buf, 10, buf + 100, &len), CKR_OK, "signing works after all of that");
+}
+
 static void test_random_and_unsupported(void)
 {
 	uint8_t a[4096], b[4096], buf[64];
@@ -634,7 +679,8 @@ int main(void)
 {
 	p11t_load();
 	MUST(p11t_init());
-	h = p11t_open(p11t_new_token("crypto", SO_PIN, USER_PIN), true);
+	slot = p11t_new_token("crypto", SO_PIN, USER_PIN);
+	h = p11t_open(slot, true);
 	p11t_login(h, CKU_USER, USER_PIN);
 	gen_pairs();
 	test_rsa_pkcs1();
@@ -645,6 +691,7 @@ int main(void)
 	test_verify();
 	test_encryption();
 	test_digest();
+	test_null_and_handles();
 	test_random_and_unsupported();
 	MUST(F->C_Finalize(NULL));
 	EVP_PKEY_free(rsa2048.evp);
