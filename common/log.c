@@ -66,6 +66,7 @@ int log_set_target(const char *target)
 			rc = -1;
 		}
 	} else {
+		log_target = TARGET_STDERR; /* the file target's FILE is closed above */
 		rc = -1;
 	}
 	pthread_mutex_unlock(&log_lock);
