@@ -221,6 +221,12 @@ CK_RV config_load_file(const char *path, struct tpmha_config **out)
 			goto fail;
 		}
 	}
+	if (ferror(f)) {
+		/* A directory opens fine and fails at the first read (EISDIR). */
+		LOGE("%s: cannot read the configuration: %s", path, strerror(errno));
+		rv = CKR_FUNCTION_FAILED;
+		goto fail;
+	}
 	secret_wipe(line, sizeof(line));
 	fclose(f);
 done:

@@ -73,7 +73,9 @@ out:
 	return rv;
 }
 
-static CK_RV op_part(CK_SESSION_HANDLE h, enum op_kind kind, const uint8_t *in, CK_ULONG in_len)
+/* args_ok: the caller's other arguments were fine; if not, the operation ends too. */
+static CK_RV op_part_checked(CK_SESSION_HANDLE h, enum op_kind kind, const uint8_t *in, CK_ULONG in_len,
+			     bool args_ok)
 {
 	struct session *s;
 	CK_RV rv = session_enter(h, RULE_ANY, &s);
@@ -83,12 +85,17 @@ static CK_RV op_part(CK_SESSION_HANDLE h, enum op_kind kind, const uint8_t *in, 
 	if (!s->ops[kind]) {
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 	} else {
-		rv = !in && in_len ? CKR_ARGUMENTS_BAD : op_update(s->ops[kind], in, in_len);
+		rv = !args_ok || (!in && in_len) ? CKR_ARGUMENTS_BAD : op_update(s->ops[kind], in, in_len);
 		if (rv != CKR_OK)
 			op_end(s, kind);
 	}
 	session_leave(s);
 	return rv;
+}
+
+static CK_RV op_part(CK_SESSION_HANDLE h, enum op_kind kind, const uint8_t *in, CK_ULONG in_len)
+{
+	return op_part_checked(h, kind, in, in_len, true);
 }
 
 /* C_SignFinal, C_DigestFinal, C_EncryptFinal, C_DecryptFinal. */
@@ -99,14 +106,13 @@ static CK_RV op_last(CK_SESSION_HANDLE h, enum op_kind kind, uint8_t *out, CK_UL
 
 /* Encrypt/Decrypt updates: RSA works on one block, so parts are collected and
  * nothing comes out until the end. */
+/* Encrypt/Decrypt updates: RSA works on one block, so parts are collected and
+ * nothing comes out until the end. */
 static CK_RV op_part_no_output(CK_SESSION_HANDLE h, enum op_kind kind, const uint8_t *in, CK_ULONG in_len,
 			       CK_ULONG_PTR out_len)
 {
-	CK_RV rv;
+	CK_RV rv = op_part_checked(h, kind, in, in_len, out_len != NULL);
 
-	if (!out_len)
-		return CKR_ARGUMENTS_BAD;
-	rv = op_part(h, kind, in, in_len);
 	if (rv == CKR_OK)
 		*out_len = 0;
 	return rv;

@@ -89,6 +89,14 @@ static CK_RV snapshot_locked(struct token *t, const struct tpm_blob *seal, struc
 	return rv;
 }
 
+/* The seal of one PIN; CKR_USER_PIN_NOT_INITIALIZED for a user PIN never set. */
+static CK_RV pin_snapshot_locked(struct token *t, enum login_state who, struct token_snapshot *s)
+{
+	if (who == LOGIN_USER && !t->rec.user_seal.len)
+		return CKR_USER_PIN_NOT_INITIALIZED;
+	return snapshot_locked(t, who == LOGIN_SO ? &t->rec.so_seal : &t->rec.user_seal, s);
+}
+
 static void snapshot_release(struct token_snapshot *s)
 {
 	tpm_blob_release(&s->seal);
@@ -144,16 +152,14 @@ CK_RV token_login(struct token *t, CK_USER_TYPE who, const uint8_t *pin, size_t 
 	CK_RV rv;
 
 	lock_acquire(r->lock);
-	if (t->gone)
+	/* Another process may have set or changed a PIN since we read the token. */
+	rv = registry_sync_locked(r, NULL);
+	if (rv == CKR_OK && t->gone)
 		rv = CKR_DEVICE_REMOVED;
-	else if (t->login == role)
-		rv = CKR_USER_ALREADY_LOGGED_IN;
-	else if (t->login != LOGIN_NONE)
-		rv = CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
-	else if (role == LOGIN_USER && !t->rec.user_seal.len)
-		rv = CKR_USER_PIN_NOT_INITIALIZED;
-	else
-		rv = snapshot_locked(t, role == LOGIN_SO ? &t->rec.so_seal : &t->rec.user_seal, &snap);
+	if (rv == CKR_OK && t->login != LOGIN_NONE)
+		rv = t->login == role ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+	if (rv == CKR_OK)
+		rv = pin_snapshot_locked(t, role, &snap);
 	lock_release(r->lock);
 	if (rv != CKR_OK)
 		goto out;
@@ -168,10 +174,12 @@ CK_RV token_login(struct token *t, CK_USER_TYPE who, const uint8_t *pin, size_t 
 	} else {
 		memcpy(t->secret, secret, sizeof(secret));
 		t->login = role;
-		if (role == LOGIN_USER)
+		if (role == LOGIN_USER) {
+			t->login_epoch++;
 			for (size_t i = 0; i < t->nobjects; i++)
 				if (t->objects[i]->locked)
 					object_unlock_locked(t, t->objects[i]);
+		}
 	}
 	lock_release(r->lock);
 out:
@@ -188,10 +196,9 @@ CK_RV token_check_pin(struct token *t, enum login_state who, const uint8_t *pin,
 	CK_RV rv;
 
 	lock_acquire(r->lock);
-	if (who == LOGIN_USER && !t->rec.user_seal.len)
-		rv = CKR_USER_PIN_NOT_INITIALIZED;
-	else
-		rv = snapshot_locked(t, who == LOGIN_SO ? &t->rec.so_seal : &t->rec.user_seal, &snap);
+	rv = registry_sync_locked(r, NULL);
+	if (rv == CKR_OK)
+		rv = pin_snapshot_locked(t, who, &snap);
 	lock_release(r->lock);
 	if (rv == CKR_OK)
 		rv = unseal_with_pin(t, &snap, who, pin, len, secret);
@@ -216,8 +223,15 @@ CK_RV token_logout(struct token *t)
 	if (t->login == LOGIN_NONE) {
 		rv = CKR_USER_NOT_LOGGED_IN;
 	} else {
-		for (size_t i = 0; i < t->nobjects; i++)
+		/* PKCS#11: private session objects go with the login. */
+		for (size_t i = 0; i < t->nobjects;) {
+			if (!t->objects[i]->on_token && t->objects[i]->is_private) {
+				object_detach_locked(t, i);
+				continue;
+			}
 			object_lock_locked(t, t->objects[i]);
+			i++;
+		}
 		secret_wipe(t->secret, sizeof(t->secret));
 		t->login = LOGIN_NONE;
 	}
@@ -268,10 +282,9 @@ CK_RV token_set_pin(struct token *t, enum login_state who, const uint8_t *old_pi
 	if (rv != CKR_OK)
 		return rv;
 	lock_acquire(r->lock);
-	if (who == LOGIN_USER && !t->rec.user_seal.len)
-		rv = CKR_USER_PIN_NOT_INITIALIZED;
-	else
-		rv = snapshot_locked(t, who == LOGIN_SO ? &t->rec.so_seal : &t->rec.user_seal, &snap);
+	rv = registry_sync_locked(r, NULL);
+	if (rv == CKR_OK)
+		rv = pin_snapshot_locked(t, who, &snap);
 	lock_release(r->lock);
 	if (rv != CKR_OK)
 		goto out;

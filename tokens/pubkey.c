@@ -254,6 +254,43 @@ static int push_bn(OSSL_PARAM_BLD *bld, const char *name, const CK_ATTRIBUTE *at
 	return OSSL_PARAM_BLD_push_BN(bld, name, *keep);
 }
 
+/* n = p·q, and d inverts e modulo p-1 and q-1. */
+static CK_RV rsa_components_consistent(const BIGNUM *n, const BIGNUM *e, const BIGNUM *d,
+				       const BIGNUM *p, const BIGNUM *q)
+{
+	BN_CTX *ctx = BN_CTX_secure_new_ex(ossl_libctx());
+	BIGNUM *t, *m;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	if (!ctx)
+		return rv;
+	BN_CTX_start(ctx);
+	t = BN_CTX_get(ctx);
+	m = BN_CTX_get(ctx);
+	if (!m || !BN_mul(t, p, q, ctx))
+		goto out;
+	rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (BN_cmp(t, n) != 0) {
+		LOGW("CKA_PRIME_1 times CKA_PRIME_2 is not CKA_MODULUS");
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!BN_sub(m, i ? q : p, BN_value_one()) || !BN_mod_mul(t, e, d, m, ctx)) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		if (!BN_is_one(t)) {
+			LOGW("CKA_PRIVATE_EXPONENT does not invert CKA_PUBLIC_EXPONENT for these primes");
+			goto out;
+		}
+	}
+	rv = CKR_OK;
+out:
+	BN_CTX_end(ctx);
+	BN_CTX_free(ctx);
+	return rv;
+}
+
 CK_RV privkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY **out)
 {
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -298,6 +335,12 @@ CK_RV privkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY *
 			if (!push_bn(bld, parts[i].param, at, &bns[i]))
 				goto out;
 		}
+		/* bns: n, e, d, p, q. The TPM only finds out at load time that the halves
+		 * do not belong together; refuse such a key here, with the reason. */
+		rv = rsa_components_consistent(bns[0], bns[1], bns[2], bns[3], bns[4]);
+		if (rv != CKR_OK)
+			goto out;
+		rv = CKR_HOST_MEMORY;
 		ctx = EVP_PKEY_CTX_new_from_name(ossl_libctx(), KEYMGMT_RSA, NULL);
 	} else if (key_type == CKK_EC) {
 		const CK_ATTRIBUTE *ec = attrs_find(a, CKA_EC_PARAMS), *value = attrs_find(a, CKA_VALUE);

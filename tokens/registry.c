@@ -333,6 +333,13 @@ CK_RV registry_token_info(struct registry *r, CK_SLOT_ID slot, CK_TOKEN_INFO *in
 	pad_copy(info->model, sizeof(info->model), model);
 	info->flags = CKF_RNG | CKF_LOGIN_REQUIRED;
 	lock_acquire(r->lock);
+	/* PIN set or token re-initialized by another process: say what holds now. */
+	rv = registry_sync_locked(r, NULL);
+	if (rv != CKR_OK) {
+		lock_release(r->lock);
+		token_put(t);
+		return rv;
+	}
 	if (t) {
 		memcpy(info->label, t->rec.label, sizeof(info->label));
 		pad_copy(info->serialNumber, sizeof(info->serialNumber), t->rec.serial);

@@ -299,12 +299,48 @@ static bool visible_locked(const struct token *t, const struct object *o)
 	return !o->gone && !o->locked && (!o->is_private || t->login == LOGIN_USER);
 }
 
+/* The handle an application sees. A private object's carries the login it was
+ * found under: PKCS#11 has C_Logout invalidate handles to private objects for good,
+ * even across a later login, while our object ids stay the same in the store. */
+CK_OBJECT_HANDLE token_handle_locked(const struct token *t, const struct object *o)
+{
+	if (!o->is_private || sizeof(CK_OBJECT_HANDLE) <= 4)
+		return o->handle;
+	return o->handle | ((CK_OBJECT_HANDLE)t->login_epoch << 32);
+}
+
 static struct object *object_by_handle_locked(struct token *t, CK_OBJECT_HANDLE handle)
 {
-	for (size_t i = 0; i < t->nobjects; i++)
-		if (t->objects[i]->handle == handle)
-			return t->objects[i];
+	CK_OBJECT_HANDLE id = handle, epoch = 0;
+
+	if (sizeof(CK_OBJECT_HANDLE) > 4) {
+		id = handle & 0xffffffffu;
+		epoch = handle >> 32;
+	}
+	for (size_t i = 0; i < t->nobjects; i++) {
+		struct object *o = t->objects[i];
+		if (o->handle == id)
+			return epoch == (o->is_private ? t->login_epoch : 0) ? o : NULL;
+	}
 	return NULL;
+}
+
+/* Under the shared lock: does our picture of the token still match the store? */
+static bool current_locked(struct token *t, uint64_t *version, CK_RV *rv)
+{
+	struct registry *r = t->reg;
+
+	*rv = store_version(r->store, version);
+	return *rv == CKR_OK && r->loaded && *version == r->version && t->objects_loaded &&
+	       t->objects_version == *version;
+}
+
+static CK_RV sync_locked(struct token *t)
+{
+	uint64_t version;
+	CK_RV rv = registry_sync_locked(t->reg, &version);
+
+	return rv == CKR_OK ? token_sync_objects_locked(t, version) : rv;
 }
 
 CK_RV token_object(struct token *t, CK_OBJECT_HANDLE handle, struct object **out)
@@ -312,28 +348,28 @@ CK_RV token_object(struct token *t, CK_OBJECT_HANDLE handle, struct object **out
 	struct registry *r = t->reg;
 	struct object *o;
 	uint64_t version;
-	CK_RV rv = CKR_OK;
+	CK_RV rv;
 
 	*out = NULL;
-	/* The common case, a known object, needs only a shared lock. */
+	/* The common case, nothing written since we looked, needs only a shared lock;
+	 * otherwise another process may have made, changed or destroyed the object. */
 	lock_acquire_shared(r->lock);
-	o = object_by_handle_locked(t, handle);
-	if (o && visible_locked(t, o)) {
-		o->refs++;
-		*out = o;
+	if (current_locked(t, &version, &rv)) {
+		o = object_by_handle_locked(t, handle);
+		if (o && visible_locked(t, o)) {
+			o->refs++;
+			*out = o;
+		}
+		lock_release(r->lock);
+		return *out ? CKR_OK : CKR_OBJECT_HANDLE_INVALID;
 	}
 	lock_release(r->lock);
-	if (*out)
-		return CKR_OK;
-	if (o || handle >= SESSION_OBJECT_BASE)
-		return CKR_OBJECT_HANDLE_INVALID;
+	if (rv != CKR_OK)
+		return rv;
 
-	/* Maybe another process made it since we last looked. */
 	lock_acquire(r->lock);
-	rv = registry_sync_locked(r, &version);
-	if (rv == CKR_OK)
-		rv = token_sync_objects_locked(t, version);
-	o = object_by_handle_locked(t, handle);
+	rv = sync_locked(t);
+	o = rv == CKR_OK ? object_by_handle_locked(t, handle) : NULL;
 	if (rv == CKR_OK && (!o || !visible_locked(t, o)))
 		rv = CKR_OBJECT_HANDLE_INVALID;
 	if (rv == CKR_OK) {
@@ -346,7 +382,8 @@ CK_RV token_object(struct token *t, CK_OBJECT_HANDLE handle, struct object **out
 
 static int handle_order(const void *a, const void *b)
 {
-	CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a, y = *(const CK_OBJECT_HANDLE *)b;
+	CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a & 0xffffffffu;
+	CK_OBJECT_HANDLE y = *(const CK_OBJECT_HANDLE *)b & 0xffffffffu;
 
 	return x < y ? -1 : x > y;
 }
@@ -361,7 +398,7 @@ static CK_RV scan_locked(struct token *t, const CK_ATTRIBUTE *tmpl, CK_ULONG cou
 		return CKR_HOST_MEMORY;
 	for (size_t i = 0; i < t->nobjects; i++)
 		if (visible_locked(t, t->objects[i]) && attrs_match(&t->objects[i]->attrs, tmpl, count))
-			list[n++] = t->objects[i]->handle;
+			list[n++] = token_handle_locked(t, t->objects[i]);
 	/* Store order (creation order) is what people expect from a listing. */
 	qsort(list, n, sizeof(*list), handle_order);
 	*handles = list;
@@ -373,14 +410,12 @@ CK_RV token_find(struct token *t, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
 		 CK_OBJECT_HANDLE **handles, size_t *found)
 {
 	struct registry *r = t->reg;
-	uint64_t version = 0;
+	uint64_t version;
 	CK_RV rv;
 
 	/* Nobody wrote the store since we read it: a shared lock is enough to scan. */
 	lock_acquire_shared(r->lock);
-	rv = store_version(r->store, &version);
-	if (rv == CKR_OK && r->loaded && version == r->version && t->objects_loaded &&
-	    t->objects_version == version) {
+	if (current_locked(t, &version, &rv)) {
 		rv = scan_locked(t, tmpl, count, handles, found);
 		lock_release(r->lock);
 		return rv;
@@ -390,9 +425,7 @@ CK_RV token_find(struct token *t, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
 		return rv;
 
 	lock_acquire(r->lock);
-	rv = registry_sync_locked(r, &version);
-	if (rv == CKR_OK)
-		rv = token_sync_objects_locked(t, version);
+	rv = sync_locked(t);
 	if (rv == CKR_OK)
 		rv = scan_locked(t, tmpl, count, handles, found);
 	lock_release(r->lock);
@@ -473,7 +506,7 @@ static CK_RV object_add_locked(struct token *t, CK_SESSION_HANDLE session, struc
 	rv = object_attach_locked(t, o);
 	if (rv != CKR_OK)
 		goto fail_stored;
-	*handle = o->handle;
+	*handle = token_handle_locked(t, o);
 	return CKR_OK;
 fail_stored:
 	if (o->on_token)

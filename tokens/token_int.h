@@ -12,6 +12,7 @@ struct token {
 	struct store_token rec;       /* as last read from or written to the store */
 	bool gone;
 	enum login_state login;
+	uint32_t login_epoch;         /* counts user logins: part of private object handles */
 	uint8_t secret[TOKEN_SECRET_LEN]; /* valid while logged in */
 	bool parent_checked;          /* the unit storage key matched, this process */
 	uint64_t objects_version;     /* store version the object list reflects */
@@ -33,6 +34,7 @@ struct registry {
 };
 
 void token_unref_locked(struct token *t);
+CK_OBJECT_HANDLE token_handle_locked(const struct token *t, const struct object *o);
 void object_detach_locked(struct token *t, size_t index);
 CK_RV object_unlock_locked(struct token *t, struct object *o);
 void object_lock_locked(struct token *t, struct object *o);

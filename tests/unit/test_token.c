@@ -376,7 +376,9 @@ static void test_private_objects(void **state)
 	assert_int_equal(token_object_add(f->tok, 7, &a, NULL, NULL, &sess_h), CKR_OK);
 	attrs_clear(&a);
 	assert_true(sess_h >= SESSION_OBJECT_BASE);
-	assert_true(pub_h < SESSION_OBJECT_BASE && priv_h < SESSION_OBJECT_BASE);
+	/* Token objects: their store ids, a private one's with the login in the high half. */
+	assert_true(pub_h < SESSION_OBJECT_BASE && (priv_h & 0xffffffffu) < SESSION_OBJECT_BASE);
+	assert_true(priv_h >> 32 != 0);
 	assert_int_equal(count_found(f->tok, NULL), 3);
 
 	/* nothing private is in the store in the clear */
@@ -386,7 +388,7 @@ static void test_private_objects(void **state)
 	for (size_t i = 0; i < nrows; i++) {
 		bool has_label = memmem(rows[i].attrs.data, rows[i].attrs.len, "private one", 11) != NULL;
 		bool has_value = memmem(rows[i].attrs.data, rows[i].attrs.len, "secret value", 12) != NULL;
-		if ((CK_OBJECT_HANDLE)rows[i].id == priv_h) {
+		if ((CK_OBJECT_HANDLE)rows[i].id == (priv_h & 0xffffffffu)) {
 			assert_true(rows[i].is_private);
 			assert_false(has_label);
 			assert_false(has_value);
@@ -398,7 +400,8 @@ static void test_private_objects(void **state)
 	store_objects_free(rows, nrows);
 	store_close(s);
 
-	/* logged out: private objects are gone from view, by find and by handle */
+	/* logged out: private objects are gone from view, by find and by handle, and
+	 * private session objects are gone for good (PKCS#11 v2.40 C_Logout) */
 	assert_int_equal(token_logout(f->tok), CKR_OK);
 	assert_int_equal(count_found(f->tok, NULL), 1);
 	assert_int_equal(token_object(f->tok, priv_h, &o), CKR_OBJECT_HANDLE_INVALID);
@@ -408,8 +411,21 @@ static void test_private_objects(void **state)
 	object_put(o);
 	o = NULL;
 	assert_int_equal(token_login(f->tok, CKU_USER, P(USER_PIN)), CKR_OK);
+	assert_int_equal(count_found(f->tok, "session one"), 0);
 	assert_int_equal(count_found(f->tok, "private one"), 1);
-	assert_int_equal(token_object(f->tok, priv_h, &o), CKR_OK);
+	/* the old handle stays invalid after the new login; a find gives the new one */
+	assert_int_equal(token_object(f->tok, priv_h, &o), CKR_OBJECT_HANDLE_INVALID);
+	{
+		CK_ATTRIBUTE tmpl[] = { { CKA_LABEL, "private one", 11 } };
+		CK_OBJECT_HANDLE *found = NULL;
+		size_t n = 0;
+		assert_int_equal(token_find(f->tok, tmpl, 1, &found, &n), CKR_OK);
+		assert_int_equal(n, 1);
+		assert_int_not_equal(found[0], priv_h);
+		assert_int_equal(found[0] & 0xffffffffu, priv_h & 0xffffffffu);
+		assert_int_equal(token_object(f->tok, found[0], &o), CKR_OK);
+		free(found);
+	}
 	{
 		char buf[32];
 		CK_ATTRIBUTE want[] = { { CKA_VALUE, buf, sizeof(buf) } };
@@ -418,11 +434,14 @@ static void test_private_objects(void **state)
 		assert_memory_equal(buf, "secret value 42", 15);
 	}
 	object_put(o);
-	/* the session object goes with its session */
+	/* a public session object goes with its session */
+	data_object(&a, "session two", false, false);
+	assert_int_equal(token_object_add(f->tok, 7, &a, NULL, NULL, &sess_h), CKR_OK);
+	attrs_clear(&a);
 	token_session_closed(f->tok, 6);
-	assert_int_equal(count_found(f->tok, "session one"), 1);
+	assert_int_equal(count_found(f->tok, "session two"), 1);
 	token_session_closed(f->tok, 7);
-	assert_int_equal(count_found(f->tok, "session one"), 0);
+	assert_int_equal(count_found(f->tok, "session two"), 0);
 	assert_int_equal(count_found(f->tok, NULL), 2);
 }
 
