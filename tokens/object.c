@@ -11,7 +11,6 @@
 #include "common/secret.h"
 #include "tokens/object.h"
 #include "tokens/pubkey.h"
-#include "tokens/soft.h"
 #include "tokens/token.h"
 
 /* Which groups of attributes an object has (PKCS#11 v2.40 §4). */
@@ -240,13 +239,10 @@ static CK_RV cert_complete(struct attrs *t)
 static CK_RV pubkey_complete(struct attrs *t, CK_KEY_TYPE key_type)
 {
 	EVP_PKEY *pkey = NULL;
-	struct soft_key check;
-	CK_RV rv = soft_key_from_attrs(t, key_type, &check);
+	CK_RV rv = pubkey_from_attrs(t, key_type, &pkey);
 	uint8_t *der = NULL;
 	size_t len;
 
-	if (rv == CKR_OK)
-		rv = pubkey_from_attrs(t, key_type, &pkey);
 	if (rv != CKR_OK) {
 		LOGW("the public key attributes do not make a valid %s key",
 		     key_type == CKK_RSA ? "RSA" : "EC");

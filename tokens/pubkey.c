@@ -15,6 +15,7 @@
 #include "common/pk.h"
 #include "common/secret.h"
 #include "tokens/pubkey.h"
+#include "tokens/soft.h"
 
 /* Key types named by OID: OpenSSL 3.0 hands an EVP_PKEY_CTX made from the name "RSA"
  * or "EC" to an application's default ENGINE, whatever the library context; names
@@ -221,29 +222,18 @@ CK_RV pubkey_attrs_from_tpm(const struct tpm_public *pub, struct attrs *a)
 
 CK_RV pubkey_from_attrs(const struct attrs *a, CK_KEY_TYPE key_type, EVP_PKEY **out)
 {
-	if (key_type == CKK_RSA) {
-		const CK_ATTRIBUTE *n = attrs_find(a, CKA_MODULUS), *e = attrs_find(a, CKA_PUBLIC_EXPONENT);
-		if (!n || !e || !n->ulValueLen || !e->ulValueLen)
-			return CKR_TEMPLATE_INCOMPLETE;
-		return rsa_pkey(n->pValue, n->ulValueLen, e->pValue, e->ulValueLen, out);
-	}
-	if (key_type == CKK_EC) {
-		const CK_ATTRIBUTE *params = attrs_find(a, CKA_EC_PARAMS), *point = attrs_find(a, CKA_EC_POINT);
-		enum tpm_curve curve;
-		uint8_t raw[1 + 2 * 66];
-		size_t raw_len;
-		CK_RV rv;
-		if (!params || !point)
-			return CKR_TEMPLATE_INCOMPLETE;
-		curve = ec_params_curve(params->pValue, params->ulValueLen);
-		if (curve == TPM_CURVE_NONE)
-			return CKR_CURVE_NOT_SUPPORTED;
-		rv = ec_point_decode(point->pValue, point->ulValueLen, curve, raw, &raw_len);
-		if (rv != CKR_OK)
-			return rv;
-		return ec_pkey(curve, raw, raw_len, out);
-	}
-	return CKR_KEY_TYPE_INCONSISTENT;
+	struct soft_key k;
+	uint8_t point[1 + 2 * 66];
+	CK_RV rv = soft_key_from_attrs(a, key_type, &k);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (key_type == CKK_RSA)
+		return rsa_pkey(k.n, k.size, k.e, k.e_len, out);
+	point[0] = 0x04;
+	memcpy(point + 1, k.x, k.size);
+	memcpy(point + 1 + k.size, k.y, k.size);
+	return ec_pkey(k.curve, point, 1 + 2 * k.size, out);
 }
 
 static int push_bn(OSSL_PARAM_BLD *bld, const char *name, const CK_ATTRIBUTE *at, BIGNUM **keep)

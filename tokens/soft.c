@@ -52,6 +52,7 @@ CK_RV soft_key_from_attrs(const struct attrs *a, CK_KEY_TYPE type, struct soft_k
 		rv = ec_point_decode(point->pValue, point->ulValueLen, curve, raw, &raw_len);
 		if (rv != CKR_OK)
 			return rv;
+		k->curve = curve;
 		k->size = ec_curve_bytes(curve);
 		k->bits = (unsigned)k->size * 8;
 		k->nid = curve == TPM_CURVE_P256 ? NID_X9_62_prime256v1 : NID_secp384r1;

@@ -11,6 +11,7 @@
 
 #include "common/ossl.h"
 #include "tokens/attr.h"
+#include "tpm/backend.h"
 
 struct soft_key {
 	CK_KEY_TYPE type;
@@ -19,7 +20,8 @@ struct soft_key {
 	uint8_t n[512];
 	uint8_t e[8];
 	size_t e_len;
-	int nid;                  /* EC curve */
+	enum tpm_curve curve;     /* EC */
+	int nid;                  /* EC curve, as OpenSSL names it */
 	uint8_t x[66], y[66];
 };
 
