@@ -40,3 +40,11 @@ CK_RV tpm_backend_open(const struct tpmha_config *cfg, struct tpm_backend **out)
 		return CKR_FUNCTION_FAILED;
 	}
 }
+
+void tpm_unit_identity_release(struct tpm_unit_identity *u)
+{
+	if (!u)
+		return;
+	tpm_blob_release(&u->storage_public);
+	tpm_blob_release(&u->name);
+}

@@ -93,7 +93,39 @@ struct tpm_caps {
 	size_t max_random;       /* random() request size the backend chunks by, for info only */
 };
 
-struct tpm_domain; /* a migration domain's policy (migration/; NULL = key never leaves) */
+/* A migration domain as the TPM needs it (migration/ reads it from the domain file).
+ * Keys of a domain may be duplicated only to units the migration authority (MA) has
+ * approved. The MA key is pinned in each TPM version's own encoding: its name (TPM 2.0)
+ * or digest (TPM 1.2) is part of every key's policy. */
+struct tpm_domain {
+	uint8_t id[16];
+	uint8_t policy_ref[16];      /* TPM 2.0 PolicyAuthorize policyRef: the domain id */
+	enum tpm_key_type ma_type;   /* RSA (RSASSA-PKCS1-v1_5) or EC (ECDSA), SHA-256 */
+	struct tpm_blob ma_tpm2;     /* the MA key as a marshaled TPMT_PUBLIC */
+	struct tpm_blob ma_tpm12;    /* the MA key as a TPM_PUBKEY (RSA-2048 only), or empty */
+};
+
+/* What other units need to send keys to this one: its unit storage key. */
+struct tpm_unit_identity {
+	int tpm_version;             /* 20 or 12 */
+	struct tpm_blob storage_public; /* TPM 2.0: marshaled TPM2B_PUBLIC; 1.2: TPM_PUBKEY */
+	struct tpm_blob name;        /* TPM 2.0: its name; 1.2: SHA-1 of the TPM_PUBKEY */
+};
+void tpm_unit_identity_release(struct tpm_unit_identity *u);
+
+/* The MA's public key in every TPM version's encoding, for the domain file; no TPM
+ * needed. CKR_KEY_TYPE_INCONSISTENT for a key no TPM version can use as an MA. */
+CK_RV tpm_domain_encode_ma(const uint8_t *rsa_n, size_t n_len, uint32_t rsa_e,
+			   enum tpm_curve curve, const uint8_t *ec_x, const uint8_t *ec_y,
+			   struct tpm_domain *d);
+
+/* What the MA signs to approve a destination (TPM 2.0: approvedPolicy || policyRef,
+ * signed with SHA-256; one approval per destination unit). key_public is the key to
+ * move where the destination's TPM version needs approvals per key (TPM 1.2), NULL
+ * otherwise. No TPM needed. */
+CK_RV tpm_approval_message(const struct tpm_domain *d, const struct tpm_unit_identity *dest,
+			   const struct tpm_blob *key_public, uint8_t *msg, size_t *msg_len,
+			   enum hash_alg *hash);
 
 struct tpm_key_spec {
 	enum tpm_key_type type;
@@ -196,6 +228,36 @@ struct tpm_backend_ops {
 	 * output r || s, each the curve's size. */
 	CK_RV (*ecdsa_sign)(struct tpm_backend *tb, struct tpm_key *key,
 			    const uint8_t *digest, size_t len, uint8_t *sig, size_t *sig_len);
+
+	/* ---- migration ---- */
+
+	/* This unit's identity (its storage key, created or re-derived). */
+	CK_RV (*unit_identity)(struct tpm_backend *tb, struct tpm_unit_identity *out);
+
+	/* Duplicate a key or seal blob of domain d to dest, with the MA's approval
+	 * (signature over tpm_approval_message()). The TPM enforces the domain policy:
+	 * no valid approval, no duplicate (CKR_KEY_NOT_WRAPPABLE with a log line saying
+	 * the TPM refused). A blob made without a domain: CKR_KEY_UNEXTRACTABLE. out is
+	 * the backend's duplicate format; only dest's TPM can import it. */
+	CK_RV (*key_export)(struct tpm_backend *tb, const struct tpm_blob *blob,
+			    const struct tpm_domain *d, const struct tpm_unit_identity *dest,
+			    const uint8_t *approval, size_t approval_len, struct tpm_blob *out);
+
+	/* Import a duplicate made by key_export() for this unit: the object's policy and
+	 * attributes are checked against domain d before the TPM sees it, then the TPM
+	 * imports it under the unit storage key. out: a blob for the store, usable with
+	 * key_open/seal_open like any other. Untrusted input: malformed → CKR_WRAPPED_KEY_INVALID;
+	 * made for another unit → CKR_WRAPPED_KEY_INVALID with a log line saying so. */
+	CK_RV (*key_import_duplicate)(struct tpm_backend *tb, const struct tpm_domain *d,
+				      const struct tpm_blob *dup, struct tpm_blob *out);
+
+	/* A short secret (≤ 32 bytes) wrapped in software so that only dest's TPM can
+	 * recover it (the key that authenticates a migration bundle). No TPM needed here. */
+	CK_RV (*secret_wrap)(struct tpm_backend *tb, const struct tpm_unit_identity *dest,
+			     const uint8_t *secret, size_t len, struct tpm_blob *out);
+	/* Recover it with this unit's TPM. CKR_WRAPPED_KEY_INVALID if it was not made for us. */
+	CK_RV (*secret_unwrap)(struct tpm_backend *tb, const struct tpm_blob *wrapped,
+			       uint8_t *secret, size_t *len);
 };
 
 struct tpm_backend {
