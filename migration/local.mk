@@ -1,1 +1,4 @@
-# migration
+libtpmha_core_la_SOURCES += \
+	migration/bundle.c migration/bundle.h \
+	migration/files.c migration/files.h \
+	migration/format.c migration/format.h

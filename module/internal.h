@@ -32,6 +32,13 @@ struct session {
 		CK_OBJECT_HANDLE *handles;
 		size_t count, next;
 	} find;
+	/* A bundle made for a length query (C_WrapKey with a NULL buffer), kept for the
+	 * call that fetches it: making one takes TPM work and is never the same twice. */
+	struct {
+		CK_OBJECT_HANDLE unit, key;
+		uint8_t *data;
+		size_t len;
+	} wrapped;
 };
 
 struct module {

@@ -178,7 +178,7 @@ CK_RV C_GetInfo(CK_INFO_PTR info)
 	RETURN(CKR_OK);
 }
 
-static CK_FUNCTION_LIST function_list = {
+CK_FUNCTION_LIST tpmha_function_list = {
 	.version = { 2, 40 },
 #define F(name) .name = name,
 	PKCS11_FUNCTIONS(F)
@@ -189,7 +189,7 @@ EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	if (!list)
 		return CKR_ARGUMENTS_BAD;
-	*list = &function_list;
+	*list = &tpmha_function_list;
 	return CKR_OK;
 }
 

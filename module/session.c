@@ -30,6 +30,7 @@ static void session_free(struct session *s)
 	for (int k = 0; k < OP_KINDS; k++)
 		op_free(s->ops[k]);
 	free(s->find.handles);
+	free(s->wrapped.data);
 	token_put(s->token);
 	lock_free(s->lock);
 	free(s);

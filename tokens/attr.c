@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "tokens/attr.h"
+#include "tpmha/tpmha.h"
 
 /* Nesting depth for wrap/unwrap templates: PKCS#11 nests one level; allow a little. */
 #define MAX_NESTING 2
@@ -49,6 +50,8 @@ static const struct {
 	A(CKA_MECHANISM_TYPE, ATTR_ULONG), A(CKA_WRAP_TEMPLATE, ATTR_ATTRS),
 	A(CKA_UNWRAP_TEMPLATE, ATTR_ATTRS), A(CKA_DERIVE_TEMPLATE, ATTR_ATTRS),
 	A(CKA_ALLOWED_MECHANISMS, ATTR_MECHS),
+	A(CKA_TPMHA_UNIT_ID, ATTR_BYTES), A(CKA_TPMHA_TPM_VERSION, ATTR_ULONG),
+	A(CKA_TPMHA_DOMAIN_ID, ATTR_BYTES),
 };
 #undef A
 

@@ -8,6 +8,8 @@
 #include "common/ossl.h"
 #include "common/secret.h"
 #include "tokens/create.h"
+#include "tokens/migrate.h"
+#include "tokens/token_int.h"
 #include "tokens/mech.h"
 #include "tokens/pubkey.h"
 #include "tokens/token.h"
@@ -18,6 +20,14 @@ static CK_RV may_create(struct token *t, const struct create_ctx *ctx, const str
 	bool on_token = attrs_get_bool(a, CKA_TOKEN, false);
 	bool is_private = attrs_get_bool(a, CKA_PRIVATE, false);
 	enum login_state login = token_login_state(t);
+
+	/* A key may be extractable only where the TPM can move it under a domain's rules. */
+	if (attrs_get_ulong(a, CKA_CLASS, CKO_DATA) == CKO_PRIVATE_KEY &&
+	    attrs_get_bool(a, CKA_EXTRACTABLE, false) && !token_in_domain(t)) {
+		LOGW("CKA_EXTRACTABLE must be FALSE: keys of a token without a migration domain never "
+		     "leave the TPM");
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
 
 	if (on_token && !ctx->rw) {
 		LOGW("a token object needs a read/write session");
@@ -75,6 +85,8 @@ static CK_RV import_private_key(struct token *t, const struct create_ctx *ctx, s
 	struct tpm_public pub;
 	struct tpm_blob blob = { 0 };
 	struct tpm_auth auth = { 0 };
+	struct domain_file domain = { 0 };
+	bool in_domain = false;
 	EVP_PKEY *pkey = NULL;
 	CK_RV rv;
 
@@ -82,8 +94,12 @@ static CK_RV import_private_key(struct token *t, const struct create_ctx *ctx, s
 	if (rv != CKR_OK)
 		goto out;
 	rv = tpm_spec_from_pkey(tb->ops->get_caps(tb), key_type, pkey, a, &spec);
+	if (rv == CKR_OK)
+		rv = token_domain(t, &domain, &in_domain);
 	if (rv != CKR_OK)
 		goto out;
+	if (in_domain && attrs_get_bool(a, CKA_EXTRACTABLE, false))
+		spec.domain = &domain.tpm;
 	rv = token_new_key_auth(t, &auth);
 	if (rv != CKR_OK)
 		goto out;
@@ -100,6 +116,7 @@ out:
 	EVP_PKEY_free(pkey);
 	secret_wipe(&auth, sizeof(auth));
 	tpm_blob_release(&blob);
+	domain_file_release(&domain);
 	return rv;
 }
 
@@ -110,6 +127,9 @@ CK_RV object_create(struct token *t, const struct create_ctx *ctx, const CK_ATTR
 	CK_RV rv;
 
 	rv = attrs_from_template(&a, tmpl, count);
+	if (rv == CKR_OK && token_in_domain(t) &&
+	    attrs_get_ulong(&a, CKA_CLASS, CKO_DATA) == CKO_PRIVATE_KEY)
+		rv = attrs_default_bool(&a, CKA_EXTRACTABLE, true);
 	if (rv == CKR_OK)
 		rv = object_template_complete(&a, ORIGIN_CREATE, CK_UNAVAILABLE_INFORMATION,
 					      CK_UNAVAILABLE_INFORMATION, token_login_state(t) == LOGIN_SO);
@@ -211,6 +231,8 @@ CK_RV keypair_generate(struct token *t, const struct create_ctx *ctx, const CK_M
 	struct tpm_blob blob = { 0 };
 	struct tpm_auth auth = { 0 };
 	CK_MECHANISM_INFO info;
+	struct domain_file domain = { 0 };
+	bool in_domain = false;
 	bool so = token_login_state(t) == LOGIN_SO;
 	CK_RV rv;
 
@@ -240,6 +262,12 @@ CK_RV keypair_generate(struct token *t, const struct create_ctx *ctx, const CK_M
 	rv = keygen_spec(caps, mech->mechanism, &pub, &priv, &spec);
 	if (rv != CKR_OK)
 		goto out;
+	/* In a migration domain keys are made to travel, unless the template says not. */
+	if ((rv = token_domain(t, &domain, &in_domain)) != CKR_OK ||
+	    (in_domain && (rv = attrs_default_bool(&priv, CKA_EXTRACTABLE, true)) != CKR_OK))
+		goto out;
+	if (in_domain && attrs_get_bool(&priv, CKA_EXTRACTABLE, false))
+		spec.domain = &domain.tpm;
 	attrs_remove(&priv, CKA_MODULUS_BITS);
 	attrs_remove(&priv, CKA_PUBLIC_EXPONENT);
 	attrs_remove(&pub, CKA_PUBLIC_EXPONENT);
@@ -293,5 +321,6 @@ out:
 	attrs_clear(&priv);
 	secret_wipe(&auth, sizeof(auth));
 	tpm_blob_release(&blob);
+	domain_file_release(&domain);
 	return rv;
 }

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/ossl.h"
 #include "common/secret.h"
+#include "migration/files.h"
 #include "tokens/store.h"
 #include "tokens/token_int.h"
 
@@ -130,15 +131,18 @@ static CK_RV unseal_with_pin(struct token *t, const struct token_snapshot *s, en
 	return rv;
 }
 
+/* A PIN seal; in a domain token a duplicable one, so the same PINs travel with the
+ * token's keys to the units of the domain. */
 static CK_RV seal_with_pin(struct token *t, const char *serial, enum login_state who,
 			   const uint8_t *pin, size_t len, const uint8_t secret[TOKEN_SECRET_LEN],
-			   struct tpm_blob *out)
+			   const struct domain_file *domain, struct tpm_blob *out)
 {
 	struct tpm_auth auth;
 	CK_RV rv;
 
 	pin_auth(serial, who, pin, len, &auth);
-	rv = t->reg->tpm->ops->seal_create(t->reg->tpm, secret, TOKEN_SECRET_LEN, &auth, NULL, out);
+	rv = t->reg->tpm->ops->seal_create(t->reg->tpm, secret, TOKEN_SECRET_LEN, &auth,
+					   domain ? &domain->tpm : NULL, out);
 	secret_wipe(&auth, sizeof(auth));
 	return rv;
 }
@@ -242,6 +246,8 @@ CK_RV token_logout(struct token *t)
 CK_RV token_init_pin(struct token *t, const uint8_t *pin, size_t len)
 {
 	struct registry *r = t->reg;
+	struct domain_file domain = { 0 };
+	bool in_domain = false;
 	struct tpm_blob seal = { 0 };
 	uint8_t secret[TOKEN_SECRET_LEN];
 	char serial[17];
@@ -256,7 +262,9 @@ CK_RV token_init_pin(struct token *t, const uint8_t *pin, size_t len)
 	memcpy(serial, t->rec.serial, sizeof(serial));
 	lock_release(r->lock);
 	if (rv == CKR_OK)
-		rv = seal_with_pin(t, serial, LOGIN_USER, pin, len, secret, &seal);
+		rv = token_domain(t, &domain, &in_domain);
+	if (rv == CKR_OK)
+		rv = seal_with_pin(t, serial, LOGIN_USER, pin, len, secret, in_domain ? &domain : NULL, &seal);
 	if (rv == CKR_OK) {
 		lock_acquire(r->lock);
 		tpm_blob_release(&t->rec.user_seal);
@@ -266,6 +274,7 @@ CK_RV token_init_pin(struct token *t, const uint8_t *pin, size_t len)
 		lock_release(r->lock);
 	}
 	tpm_blob_release(&seal);
+	domain_file_release(&domain);
 	secret_wipe(secret, sizeof(secret));
 	return rv;
 }
@@ -274,6 +283,8 @@ CK_RV token_set_pin(struct token *t, enum login_state who, const uint8_t *old_pi
 		    const uint8_t *new_pin, size_t new_len)
 {
 	struct registry *r = t->reg;
+	struct domain_file domain = { 0 };
+	bool in_domain = false;
 	struct token_snapshot snap = { 0 };
 	struct tpm_blob seal = { 0 };
 	uint8_t secret[TOKEN_SECRET_LEN];
@@ -292,7 +303,9 @@ CK_RV token_set_pin(struct token *t, enum login_state who, const uint8_t *old_pi
 	 * every key and private object stays readable. */
 	rv = unseal_with_pin(t, &snap, who, old_pin, old_len, secret);
 	if (rv == CKR_OK)
-		rv = seal_with_pin(t, snap.serial, who, new_pin, new_len, secret, &seal);
+		rv = token_domain(t, &domain, &in_domain);
+	if (rv == CKR_OK)
+		rv = seal_with_pin(t, snap.serial, who, new_pin, new_len, secret, in_domain ? &domain : NULL, &seal);
 	if (rv != CKR_OK)
 		goto out;
 	lock_acquire(r->lock);
@@ -308,14 +321,19 @@ CK_RV token_set_pin(struct token *t, enum login_state who, const uint8_t *old_pi
 	lock_release(r->lock);
 out:
 	tpm_blob_release(&seal);
+	domain_file_release(&domain);
 	secret_wipe(secret, sizeof(secret));
 	snapshot_release(&snap);
 	return rv;
 }
 
-CK_RV registry_init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so_pin,
-			  size_t so_pin_len, const uint8_t label[32], CK_SLOT_ID *new_slot)
+/* C_InitToken, with a migration domain for a new token (domain_bytes, or NULL for
+ * none); re-initialization keeps the token's own. */
+CK_RV init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so_pin, size_t so_pin_len,
+		 const uint8_t label[32], const uint8_t *domain_bytes, size_t domain_len, CK_SLOT_ID *new_slot)
 {
+	struct domain_file domain = { 0 };
+	bool in_domain = false;
 	struct store_token rec = { 0 };
 	struct token *t = NULL;
 	struct token_snapshot snap = { 0 };
@@ -335,6 +353,11 @@ CK_RV registry_init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so
 		if (rv != CKR_OK)
 			goto out;
 		memcpy(rec.serial, snap.serial, sizeof(rec.serial));
+		rv = token_domain(t, &domain, &in_domain);
+		if (rv == CKR_OK && in_domain)
+			rv = tpm_blob_copy(&rec.domain, t->rec.domain.data, t->rec.domain.len);
+		if (rv != CKR_OK)
+			goto out;
 	} else {
 		rv = check_new_pin(so_pin, so_pin_len);
 		if (rv != CKR_OK)
@@ -344,6 +367,18 @@ CK_RV registry_init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so
 			goto out;
 		for (size_t i = 0; i < sizeof(serial_bytes); i++)
 			snprintf(rec.serial + 2 * i, 3, "%02x", serial_bytes[i]);
+		if (domain_bytes) {
+			rv = domain_file_parse(domain_bytes, domain_len, &domain);
+			if (rv != CKR_OK) {
+				LOGW("the migration domain given for the new token is not a valid domain file");
+				rv = CKR_ARGUMENTS_BAD;
+				goto out;
+			}
+			in_domain = true;
+			rv = tpm_blob_copy(&rec.domain, domain_bytes, domain_len);
+			if (rv != CKR_OK)
+				goto out;
+		}
 	}
 	/* A fresh secret either way: re-initialization must leave nothing readable. */
 	rv = r->tpm->ops->random(r->tpm, secret, sizeof(secret));
@@ -354,7 +389,8 @@ CK_RV registry_init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so
 	rv = r->tpm->ops->storage_key_name(r->tpm, &rec.parent_name);
 	if (rv != CKR_OK)
 		goto out;
-	rv = seal_with_pin(t ? t : &scratch, rec.serial, LOGIN_SO, so_pin, so_pin_len, secret, &rec.so_seal);
+	rv = seal_with_pin(t ? t : &scratch, rec.serial, LOGIN_SO, so_pin, so_pin_len, secret,
+			   in_domain ? &domain : NULL, &rec.so_seal);
 	if (rv != CKR_OK)
 		goto out;
 
@@ -378,8 +414,14 @@ CK_RV registry_init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so
 		rv = store_token_insert(r->store, &rec);
 		if (rv == CKR_OK) {
 			*new_slot = (CK_SLOT_ID)rec.id;
-			LOGI("token %s created in slot %lu", rec.serial, (unsigned long)rec.id);
-			rv = registry_sync_locked(r, NULL);
+			LOGI("token %s created in slot %lu%s", rec.serial, (unsigned long)rec.id,
+			     in_domain ? " in a migration domain" : "");
+			/* A domain token holds this unit's identity from the start: it is what
+			 * C_UnwrapKey takes to receive keys here. */
+			if (in_domain)
+				rv = store_add_local_unit_locked(r, rec.id);
+			if (rv == CKR_OK)
+				rv = registry_sync_locked(r, NULL);
 		}
 	}
 	lock_release(r->lock);
@@ -387,6 +429,13 @@ out:
 	secret_wipe(secret, sizeof(secret));
 	store_token_release(&rec);
 	snapshot_release(&snap);
+	domain_file_release(&domain);
 	token_put(t);
 	return rv;
+}
+
+CK_RV registry_init_token(struct registry *r, CK_SLOT_ID slot, const uint8_t *so_pin,
+			  size_t so_pin_len, const uint8_t label[32], CK_SLOT_ID *new_slot)
+{
+	return init_token(r, slot, so_pin, so_pin_len, label, NULL, 0, new_slot);
 }

@@ -14,6 +14,7 @@
 #include "tokens/pubkey.h"
 #include "tokens/soft.h"
 #include "tokens/token.h"
+#include "tpmha/tpmha.h"
 #include "common/rsa_pad.h"
 
 enum mech_family {
@@ -27,6 +28,7 @@ enum mech_family {
 	MF_ECDSA,
 	MF_ECDSA_HASH,
 	MF_DIGEST,
+	MF_MIGRATE,       /* C_WrapKey/C_UnwrapKey between units of a domain */
 };
 
 static const struct mech {
@@ -56,6 +58,7 @@ static const struct mech {
 	{ CKM_SHA256, MF_DIGEST, HASH_SHA256 },
 	{ CKM_SHA384, MF_DIGEST, HASH_SHA384 },
 	{ CKM_SHA512, MF_DIGEST, HASH_SHA512 },
+	{ CKM_TPMHA_MIGRATE, MF_MIGRATE, HASH_NONE },
 };
 
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
@@ -153,6 +156,10 @@ static CK_MECHANISM_INFO mech_caps(const struct tpm_caps *caps, const struct mec
 		break;
 	case MF_DIGEST:
 		info.flags = CKF_DIGEST;
+		break;
+	case MF_MIGRATE:
+		if (caps->migration)
+			info.flags = CKF_HW | CKF_WRAP | CKF_UNWRAP;
 		break;
 	}
 	return info;

@@ -9,9 +9,11 @@
 #include "common/log.h"
 #include "common/ossl.h"
 #include "common/secret.h"
+#include "migration/files.h"
 #include "tokens/object.h"
 #include "tokens/pubkey.h"
 #include "tokens/token.h"
+#include "tpmha/tpmha.h"
 
 /* Which groups of attributes an object has (PKCS#11 v2.40 §4). */
 enum family {
@@ -26,6 +28,8 @@ enum family {
 	FAM_RSA_PRIV = 1u << 8,
 	FAM_EC = 1u << 9,      /* EC public and private */
 	FAM_EC_PRIV = 1u << 10,
+	FAM_UNIT = 1u << 11,     /* tpmha: a unit's identity */
+	FAM_APPROVAL = 1u << 12, /* tpmha: an MA approval of a unit */
 };
 
 enum rule {
@@ -112,6 +116,11 @@ static const struct {
 	/* Not a private-key attribute in the spec; libp11 and others read it there. */
 	{ CKA_EC_POINT, FAM_EC, 0 },
 	{ CKA_VALUE, FAM_EC_PRIV, R_SENSITIVE | R_IMPORT },
+
+	{ CKA_VALUE, FAM_UNIT | FAM_APPROVAL, 0 },
+	{ CKA_TPMHA_UNIT_ID, FAM_UNIT | FAM_APPROVAL, R_COMPUTED },
+	{ CKA_TPMHA_TPM_VERSION, FAM_UNIT, R_COMPUTED },
+	{ CKA_TPMHA_DOMAIN_ID, FAM_APPROVAL, R_COMPUTED },
 };
 
 static int rule_index(CK_ATTRIBUTE_TYPE type, unsigned families)
@@ -136,6 +145,10 @@ static unsigned families_of(CK_OBJECT_CLASS klass, CK_ULONG subtype)
 		return FAM_COMMON | FAM_KEY | FAM_PRIV |
 		       (subtype == CKK_RSA ? FAM_RSA | FAM_RSA_PRIV :
 			subtype == CKK_EC ? FAM_EC | FAM_EC_PRIV : 0);
+	case CKO_TPMHA_UNIT:
+		return FAM_COMMON | FAM_UNIT;
+	case CKO_TPMHA_APPROVAL:
+		return FAM_COMMON | FAM_APPROVAL;
 	default:
 		return 0;
 	}
@@ -235,6 +248,42 @@ static CK_RV cert_complete(struct attrs *t)
 	return rv;
 }
 
+/* Unit and approval objects: the file in CKA_VALUE says everything else. */
+static CK_RV migration_object_complete(struct attrs *t, CK_OBJECT_CLASS klass)
+{
+	const CK_ATTRIBUTE *value = attrs_find(t, CKA_VALUE);
+	CK_RV rv;
+
+	if (!value || !value->ulValueLen) {
+		LOGW("a %s object needs the file in CKA_VALUE", klass == CKO_TPMHA_UNIT ? "unit" : "approval");
+		return CKR_TEMPLATE_INCOMPLETE;
+	}
+	if (klass == CKO_TPMHA_UNIT) {
+		struct unit_file u;
+		rv = unit_file_parse(value->pValue, value->ulValueLen, &u);
+		if (rv != CKR_OK)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		rv = attrs_set(t, CKA_TPMHA_UNIT_ID, u.id, sizeof(u.id));
+		if (rv == CKR_OK)
+			rv = attrs_set_ulong(t, CKA_TPMHA_TPM_VERSION, (CK_ULONG)u.tpm.tpm_version);
+		if (rv == CKR_OK && u.label[0])
+			rv = attrs_default(t, CKA_LABEL, u.label, strlen(u.label));
+		unit_file_release(&u);
+	} else {
+		struct approval_file a;
+		rv = approval_file_parse(value->pValue, value->ulValueLen, &a);
+		if (rv != CKR_OK)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		rv = attrs_set(t, CKA_TPMHA_UNIT_ID, a.unit_id, sizeof(a.unit_id));
+		if (rv == CKR_OK)
+			rv = attrs_set(t, CKA_TPMHA_DOMAIN_ID, a.domain_id, sizeof(a.domain_id));
+		approval_file_release(&a);
+	}
+	if (rv == CKR_OK)
+		rv = attrs_default_bool(t, CKA_PRIVATE, false);
+	return rv;
+}
+
 /* Public keys given by value: check they are keys, derive the rest. */
 static CK_RV pubkey_complete(struct attrs *t, CK_KEY_TYPE key_type)
 {
@@ -326,12 +375,11 @@ static CK_RV tpm_private_key_rules(const struct attrs *t, enum object_origin ori
 {
 	CK_RV rv;
 
+	(void)origin;
+	/* CKA_EXTRACTABLE depends on the token (a migration domain or not): create.c. */
 	if ((rv = must_be(t, CKA_PRIVATE, true, "a TPM key is used only after login")) != CKR_OK ||
 	    (rv = must_be(t, CKA_SENSITIVE, true, "the private key never leaves the TPM in the clear")) != CKR_OK ||
 	    (rv = must_be(t, CKA_ALWAYS_AUTHENTICATE, false, "per-operation login is not supported")) != CKR_OK)
-		return rv;
-	if (origin != ORIGIN_UNWRAP &&
-	    (rv = must_be(t, CKA_EXTRACTABLE, false, "keys of a token without a migration domain never leave the TPM")) != CKR_OK)
 		return rv;
 	return CKR_OK;
 }
@@ -358,6 +406,8 @@ CK_RV object_template_complete(struct attrs *t, enum object_origin origin,
 	}
 	switch (klass) {
 	case CKO_DATA:
+	case CKO_TPMHA_UNIT:
+	case CKO_TPMHA_APPROVAL:
 		break;
 	case CKO_CERTIFICATE:
 		if (!attrs_ulong(t, CKA_CERTIFICATE_TYPE, &subtype)) {
@@ -458,6 +508,10 @@ CK_RV object_template_complete(struct attrs *t, enum object_origin origin,
 	case CKO_PRIVATE_KEY:
 		DEF(key_defaults(t, klass, subtype, origin));
 		DEF(tpm_private_key_rules(t, origin));
+		break;
+	case CKO_TPMHA_UNIT:
+	case CKO_TPMHA_APPROVAL:
+		DEF(migration_object_complete(t, klass));
 		break;
 	}
 #undef DEF

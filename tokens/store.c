@@ -13,6 +13,8 @@
 #include "common/log.h"
 #include "tokens/store.h"
 
+#define MIN_SIZE(a, b) ((a) < (b) ? (a) : (b))
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -48,6 +50,14 @@ static const char *const upgrades[STORE_SCHEMA_VERSION] = {
 	"  tpm_key BLOB,"
 	"  key_auth BLOB);"
 	"CREATE INDEX object_token ON object(token_id);",
+	/* 1 → 2: which units this unit sent which keys to (migration) */
+	"CREATE TABLE replica ("
+	"  token_id INTEGER NOT NULL REFERENCES token(id) ON DELETE CASCADE,"
+	"  unit_id BLOB NOT NULL,"
+	"  key_id BLOB NOT NULL,"
+	"  unit_label TEXT,"
+	"  replicated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (token_id, unit_id, key_id));",
 };
 
 static CK_RV sql_error(struct store *s, int rc, const char *what)
@@ -317,20 +327,16 @@ static CK_RV step_done(struct store *s, sqlite3_stmt *st, const char *what)
 	return CKR_OK;
 }
 
-CK_RV store_token_insert(struct store *s, struct store_token *t)
+static CK_RV token_insert_locked(struct store *s, struct store_token *t)
 {
 	static const char sql[] = "INSERT INTO token (serial, label, tpm_version, parent_name, "
 				  "so_seal, user_seal, domain) VALUES (?, ?, ?, ?, ?, ?, ?)";
 	sqlite3_stmt *st = NULL;
 	CK_RV rv;
-	int rc;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 
-	lock_acquire(s->lock);
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rv = sql_error(s, rc, "adding a token");
-		goto out;
-	}
+	if (rc != SQLITE_OK)
+		return sql_error(s, rc, "adding a token");
 	sqlite3_bind_text(st, 1, t->serial, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 2, t->label, sizeof(t->label), SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, t->tpm_version);
@@ -344,8 +350,16 @@ CK_RV store_token_insert(struct store *s, struct store_token *t)
 		t->gen = 1;
 		s->own_writes++;
 	}
-out:
 	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV store_token_insert(struct store *s, struct store_token *t)
+{
+	CK_RV rv;
+
+	lock_acquire(s->lock);
+	rv = token_insert_locked(s, t);
 	lock_release(s->lock);
 	return rv;
 }
@@ -516,20 +530,16 @@ out:
 	return CKR_OK;
 }
 
-CK_RV store_object_insert(struct store *s, struct store_object *o)
+static CK_RV object_insert_locked(struct store *s, struct store_object *o)
 {
 	static const char sql[] = "INSERT INTO object (token_id, private, attrs, tpm_key, key_auth) "
 				  "VALUES (?, ?, ?, ?, ?)";
 	sqlite3_stmt *st = NULL;
 	CK_RV rv;
-	int rc;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 
-	lock_acquire(s->lock);
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rv = sql_error(s, rc, "adding an object");
-		goto out;
-	}
+	if (rc != SQLITE_OK)
+		return sql_error(s, rc, "adding an object");
 	sqlite3_bind_int64(st, 1, o->token_id);
 	sqlite3_bind_int(st, 2, o->is_private);
 	bind_blob(st, 3, &o->attrs);
@@ -541,10 +551,151 @@ CK_RV store_object_insert(struct store *s, struct store_object *o)
 		o->gen = 1;
 		s->own_writes++;
 	}
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV store_object_insert(struct store *s, struct store_object *o)
+{
+	CK_RV rv;
+
+	lock_acquire(s->lock);
+	rv = object_insert_locked(s, o);
+	lock_release(s->lock);
+	return rv;
+}
+
+/* The token's id by serial, or 0. */
+static CK_RV token_id_by_serial_locked(struct store *s, const char *serial, int64_t *id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT id FROM token WHERE serial = ?", -1, &st, NULL);
+	CK_RV rv = CKR_OK;
+
+	*id = 0;
+	if (rc != SQLITE_OK)
+		return sql_error(s, rc, "finding a token");
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		rv = sql_error(s, rc, "finding a token");
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV store_receive(struct store *s, struct store_token *t, struct store_object *objects, size_t count,
+		    bool replace_objects)
+{
+	int64_t existing = 0;
+	CK_RV rv;
+
+	lock_acquire(s->lock);
+	rv = exec(s, "BEGIN IMMEDIATE");
+	if (rv != CKR_OK)
+		goto out;
+	rv = token_id_by_serial_locked(s, t->serial, &existing);
+	if (rv == CKR_OK && existing) {
+		t->id = existing;
+		rv = token_update_locked(s, t);
+		if (rv == CKR_OK && replace_objects)
+			rv = delete_by_id(s, "DELETE FROM object WHERE token_id = ?", t->id, "replacing objects");
+	} else if (rv == CKR_OK) {
+		rv = token_insert_locked(s, t);
+	}
+	for (size_t i = 0; rv == CKR_OK && i < count; i++) {
+		objects[i].token_id = t->id;
+		rv = object_insert_locked(s, &objects[i]);
+	}
+	if (rv == CKR_OK)
+		rv = exec(s, "COMMIT");
+	if (rv != CKR_OK)
+		exec(s, "ROLLBACK");
+out:
+	lock_release(s->lock);
+	return rv;
+}
+
+CK_RV store_replica_add(struct store *s, int64_t token_id, const uint8_t *unit_id, size_t unit_len,
+			const char *unit_label, const uint8_t *key_id, size_t key_len)
+{
+	static const char sql[] = "INSERT OR REPLACE INTO replica (token_id, unit_id, key_id, unit_label, "
+				  "replicated_at) VALUES (?, ?, ?, ?, strftime('%s','now'))";
+	sqlite3_stmt *st = NULL;
+	CK_RV rv;
+	int rc;
+
+	lock_acquire(s->lock);
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rv = sql_error(s, rc, "recording a replica");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, token_id);
+	sqlite3_bind_blob(st, 2, unit_id, (int)unit_len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, key_id, (int)key_len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, unit_label ? unit_label : "", -1, SQLITE_TRANSIENT);
+	rv = step_done(s, st, "recording a replica");
+	if (rv == CKR_OK)
+		s->own_writes++;
 out:
 	sqlite3_finalize(st);
 	lock_release(s->lock);
 	return rv;
+}
+
+CK_RV store_replicas(struct store *s, int64_t token_id, struct store_replica **list, size_t *count)
+{
+	static const char sql[] = "SELECT unit_id, key_id, unit_label, replicated_at FROM replica "
+				  "WHERE token_id = ? ORDER BY replicated_at, unit_id";
+	sqlite3_stmt *st = NULL;
+	struct store_replica *out = NULL;
+	size_t n = 0, cap = 0;
+	CK_RV rv = CKR_OK;
+	int rc;
+
+	lock_acquire(s->lock);
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rv = sql_error(s, rc, "listing replicas");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, token_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_replica *r;
+		const unsigned char *label = sqlite3_column_text(st, 2);
+		if (n == cap) {
+			struct store_replica *grown;
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(out, cap * sizeof(*grown));
+			if (!grown) {
+				rv = CKR_HOST_MEMORY;
+				goto out;
+			}
+			out = grown;
+		}
+		r = &out[n++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->unit_id, sqlite3_column_blob(st, 0),
+		       MIN_SIZE((size_t)sqlite3_column_bytes(st, 0), sizeof(r->unit_id)));
+		memcpy(r->key_id, sqlite3_column_blob(st, 1),
+		       MIN_SIZE((size_t)sqlite3_column_bytes(st, 1), sizeof(r->key_id)));
+		snprintf(r->unit_label, sizeof(r->unit_label), "%s", label ? (const char *)label : "");
+		r->replicated_at = sqlite3_column_int64(st, 3);
+	}
+	if (rc != SQLITE_DONE)
+		rv = sql_error(s, rc, "listing replicas");
+out:
+	sqlite3_finalize(st);
+	lock_release(s->lock);
+	if (rv != CKR_OK) {
+		free(out);
+		return rv;
+	}
+	*list = out;
+	*count = n;
+	return CKR_OK;
 }
 
 CK_RV store_object_update(struct store *s, struct store_object *o)

@@ -12,7 +12,7 @@
 
 #include "tpm/backend.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_FILE "tpmha.sqlite3"
 
 struct store;
@@ -37,6 +37,14 @@ struct store_object {
 	struct tpm_blob attrs;    /* attrs_serialize(); sealed with the token secret if private */
 	struct tpm_blob tpm_key;  /* backend key blob, or empty */
 	struct tpm_blob key_auth; /* sealed key auth value, or empty */
+};
+
+/* A unit this unit sent a key to. */
+struct store_replica {
+	uint8_t unit_id[16];
+	uint8_t key_id[32];       /* SHA-256 of the key's SubjectPublicKeyInfo */
+	char unit_label[65];
+	int64_t replicated_at;    /* seconds since 1970 */
 };
 
 /* Create the directory (0700) and database (0600) if needed and upgrade the schema.
@@ -68,5 +76,15 @@ CK_RV store_object_insert(struct store *s, struct store_object *o);
 /* attrs and is_private by id; o->gen updated. CKR_OBJECT_HANDLE_INVALID if gone. */
 CK_RV store_object_update(struct store *s, struct store_object *o);
 CK_RV store_object_delete(struct store *s, int64_t id);
+
+/* A received token in one transaction: matched by serial (created if absent, else its
+ * label, seals and domain updated from t, and t->id set), and the objects added — all
+ * the token's objects replaced by them when replace_objects. Sets each object's id. */
+CK_RV store_receive(struct store *s, struct store_token *t, struct store_object *objects, size_t count,
+		    bool replace_objects);
+
+CK_RV store_replica_add(struct store *s, int64_t token_id, const uint8_t *unit_id, size_t unit_len,
+			const char *unit_label, const uint8_t *key_id, size_t key_len);
+CK_RV store_replicas(struct store *s, int64_t token_id, struct store_replica **list, size_t *count);
 
 #endif

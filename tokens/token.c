@@ -213,7 +213,7 @@ static CK_RV object_from_row(struct token *t, struct store_object *row, struct o
 	return CKR_OK;
 }
 
-static CK_RV token_sync_objects_locked(struct token *t, uint64_t version)
+CK_RV token_sync_objects_locked(struct token *t, uint64_t version)
 {
 	struct store_object *rows = NULL;
 	size_t nrows = 0;

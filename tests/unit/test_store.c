@@ -180,22 +180,60 @@ static void test_newer_schema_refused(void **state)
 	struct fixture *f = *state;
 	struct store *s = NULL;
 	sqlite3 *db;
-	char *text;
+	char *text, sql[64], want[64];
 
 	assert_int_equal(store_open(f->store, &s), CKR_OK);
 	store_close(s);
 	db = raw_open(f);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	s = NULL;
 	assert_int_equal(store_open(f->store, &s), CKR_FUNCTION_FAILED);
 	assert_null(s);
 	text = unit_log_read(f->log);
-	assert_non_null(strstr(text, "schema version 2 is newer"));
+	snprintf(want, sizeof(want), "schema version %d is newer", STORE_SCHEMA_VERSION + 1);
+	assert_non_null(strstr(text, want));
 	free(text);
 	/* and the file was left alone */
 	db = raw_open(f);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
+	sqlite3_close(db);
+}
+
+/* A version-1 store (before migration records) is upgraded in place, data kept. */
+static void test_upgrade_from_1(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = NULL;
+	struct store_token t = { 0 }, *list = NULL;
+	size_t n = 0;
+	sqlite3 *db;
+
+	assert_int_equal(store_open(f->store, &s), CKR_OK);
+	memcpy(t.serial, "00112233aabbccdd", 17);
+	memset(t.label, ' ', sizeof(t.label));
+	t.tpm_version = 20;
+	assert_int_equal(tpm_blob_copy(&t.parent_name, "name", 4), CKR_OK);
+	assert_int_equal(tpm_blob_copy(&t.so_seal, "seal", 4), CKR_OK);
+	assert_int_equal(store_token_insert(s, &t), CKR_OK);
+	store_token_release(&t);
+	store_close(s);
+	db = raw_open(f);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE replica; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	s = NULL;
+	assert_int_equal(store_open(f->store, &s), CKR_OK);
+	assert_int_equal(store_replica_add(s, 1, (const uint8_t *)"unit-id-16-bytes", 16, "b",
+					   (const uint8_t *)"key-id", 6), CKR_OK);
+	assert_int_equal(store_tokens(s, &list, &n), CKR_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].serial, "00112233aabbccdd");
+	store_tokens_free(list, n);
+	store_close(s);
+	db = raw_open(f);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	sqlite3_close(db);
 }
 
@@ -497,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_objects_crud, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_tracks_writes, setup, teardown),
