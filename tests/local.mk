@@ -3,3 +3,4 @@ include tests/tpm/local.mk
 include tests/integration/local.mk
 include tests/interop/local.mk
 include tests/cli/local.mk
+include tests/fuzz/local.mk
