@@ -193,6 +193,32 @@ TPM2_ECC_CURVE tpm2_curve_id(enum tpm_curve c);
 enum tpm_curve tpm2_curve_from_id(TPM2_ECC_CURVE id);
 size_t tpm2_curve_bytes(TPM2_ECC_CURVE id);
 
+/* Domain seals, wrapped secrets, and the strict check of a domain object. */
+CK_RV tpm2_template_seal_domain(const struct tpm_domain *d, TPMT_PUBLIC *pub);
+void tpm2_template_wrapped_secret(TPMT_PUBLIC *pub);
+bool tpm2_public_is_wrapped_secret(const TPMT_PUBLIC *pub);
+/* Is this an object of domain d exactly as our templates make them (a key or a
+ * seal)? CKR_OK; CKR_KEY_UNEXTRACTABLE for one without a domain;
+ * CKR_KEY_NOT_WRAPPABLE for another domain's; CKR_DATA_INVALID for a shape we never
+ * make; CKR_ARGUMENTS_BAD for a malformed domain. */
+CK_RV tpm2_domain_object_check(const TPMT_PUBLIC *pub, const struct tpm_domain *d);
+
+/* --- tpm2_policy.c: domains, policies, approvals (no TPM) --- */
+CK_RV tpm2_domain_encode_ma(const uint8_t *rsa_n, size_t n_len, uint32_t rsa_e, enum tpm_curve curve,
+			    const uint8_t *ec_x, const uint8_t *ec_y, struct tpm_domain *d);
+/* The MA's public area and name from d->ma_tpm2 (CKR_ARGUMENTS_BAD if it is not
+ * what tpm2_domain_encode_ma makes). */
+CK_RV tpm2_ma_parse(const struct tpm_domain *d, TPMT_PUBLIC *pub, TPM2B_NAME *name);
+/* authPolicy of the domain's keys and seals. */
+CK_RV tpm2_domain_policy(const struct tpm_domain *d, uint8_t policy[TPM2_DIGEST_SIZE]);
+/* approvedPolicy of an approval for the destination storage key of this name. */
+CK_RV tpm2_approved_policy(const TPM2B_NAME *dest, uint8_t policy[TPM2_DIGEST_SIZE]);
+/* A TPM 2.0 unit's storage key public area and name, checked against each other;
+ * CKR_WRAPPING_KEY_TYPE_INCONSISTENT when it is not one we can send to. */
+CK_RV tpm2_dest_parse(const struct tpm_unit_identity *u, TPM2B_PUBLIC *pub, TPM2B_NAME *name);
+CK_RV tpm2_approval_message(const struct tpm_domain *d, const struct tpm_unit_identity *dest,
+			    uint8_t *msg, size_t *msg_len, enum hash_alg *hash);
+
 /* --- tpm2_keys.c: blobs, storage key, loading --- */
 CK_RV tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, struct tpm_blob *out);
 CK_RV tpm2_blob_decode(const uint8_t *data, size_t len, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv);
