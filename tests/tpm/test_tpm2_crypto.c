@@ -313,8 +313,10 @@ static void sha256_cat(uint8_t out[32], const void *a, size_t al, const void *b,
 
 	assert_true(al + bl + cl <= sizeof(buf));
 	memcpy(buf, a, al);
-	memcpy(buf + al, b, bl);
-	memcpy(buf + al + bl, c, cl);
+	if (bl)
+		memcpy(buf + al, b, bl);
+	if (cl)
+		memcpy(buf + al + bl, c, cl);
 	assert_int_equal(hash_digest(HASH_SHA256, buf, al + bl + cl, out), CKR_OK);
 }
 
