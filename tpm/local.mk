@@ -6,6 +6,9 @@ libtpmha_core_la_SOURCES += \
 	tpm/tpm2_create.c \
 	tpm/tpm2_crypto.c \
 	tpm/tpm2_keys.c \
+	tpm/tpm2_migrate.c \
+	tpm/tpm2_policy.c \
 	tpm/tpm2_rsa.c \
 	tpm/tpm2_session.c \
-	tpm/tpm2_templates.c
+	tpm/tpm2_templates.c \
+	tpm/tpm2_wrap.c

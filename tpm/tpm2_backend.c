@@ -269,4 +269,9 @@ const struct tpm_backend_ops tpm2_backend_ops = {
 	.rsa_sign_pss = tpm2_rsa_sign_pss,
 	.rsa_decrypt = tpm2_rsa_decrypt,
 	.ecdsa_sign = tpm2_ecdsa_sign,
+	.unit_identity = tpm2_unit_identity,
+	.key_export = tpm2_key_export,
+	.key_import_duplicate = tpm2_key_import_duplicate,
+	.secret_wrap = tpm2_secret_wrap,
+	.secret_unwrap = tpm2_secret_unwrap,
 };

@@ -215,6 +215,9 @@ static bool handle_is_ours(const struct tpm2 *t, TPM2_HANDLE h)
 {
 	if (h == t->sk_handle || h == t->sess.handle)
 		return true;
+	for (unsigned i = 0; i < t->ntmp; i++)
+		if (t->tmp[i] == h)
+			return true;
 	for (const struct tpm_key *k = t->lru_newest; k; k = k->older)
 		if (k->handle == h)
 			return true;
@@ -425,7 +428,9 @@ CK_RV tpm2_query_caps(struct tpm2 *t)
 	c->ecdsa = ecc && ecdsa && c->curves;
 	c->import_rsa = c->rsa_pkcs1_sign;
 	c->import_ec = ecc && c->curves;
-	c->migration = false;
+	/* PolicyAuthorize/DuplicationSelect/CommandCode, Duplicate and Import are
+	 * mandatory TPM 2.0 commands */
+	c->migration = true;
 	c->max_random = TPM2_RANDOM_CHUNK;
 	if (!t->alg_keyedhash)
 		LOGW("this TPM has no KEYEDHASH objects: PIN seals cannot be made");

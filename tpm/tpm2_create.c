@@ -1,5 +1,6 @@
 /* Making objects under the unit storage key: TPM-generated keys (TPM2_Create),
- * imported keys (TPM2_Import with an inner wrapper) and PIN seals. */
+ * imported keys (TPM2_Import with an inner wrapper, and an outer one for keys of a
+ * migration domain) and PIN seals. */
 #include "config.h"
 
 #include <string.h>
@@ -129,14 +130,17 @@ CK_RV tpm2_seal_create(struct tpm_backend *tb, const uint8_t *secret, size_t len
 	if (!secret || !auth || !sealed || len == 0 || len > 64 ||
 	    auth->len > sizeof(sens.sensitive.userAuth.buffer))
 		return CKR_ARGUMENTS_BAD;
-	if (domain) {
-		LOGE("seals of a migration domain are not supported by this build yet");
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	}
 	if (!t->alg_keyedhash)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	memset(&sens, 0, sizeof(sens));
-	tpm2_template_seal(&in.publicArea);
+	if (domain) {
+		/* duplicable to the domain's approved units, with the same auth value */
+		rv = tpm2_template_seal_domain(domain, &in.publicArea);
+		if (rv != CKR_OK)
+			return rv;
+	} else {
+		tpm2_template_seal(&in.publicArea);
+	}
 	sens.sensitive.userAuth.size = (UINT16)auth->len;
 	memcpy(sens.sensitive.userAuth.buffer, auth->value, auth->len);
 	sens.sensitive.data.size = (UINT16)len;
@@ -321,51 +325,6 @@ out:
 	return rv;
 }
 
-/* The inner duplication wrapper of Part 1 §23.3.2.3 with no outer wrapper:
- * duplicate = AES-128-CFB_k(iv 0)(TPM2B(H(sensitive || name)) || TPM2B_SENSITIVE). */
-static CK_RV inner_wrap(const TPMT_SENSITIVE *sens, const TPM2B_NAME *name, const uint8_t key[16],
-			TPM2B_PRIVATE *dup)
-{
-	TPM2B_SENSITIVE s2b;
-	uint8_t plain[sizeof(dup->buffer)];
-	uint8_t integrity[TPM2_DIGEST_SIZE];
-	static const uint8_t zero_iv[16];
-	size_t off = 2 + sizeof(integrity), slen;
-	const void *parts[2];
-	size_t lens[2];
-	EVP_MD_CTX *ctx = NULL;
-	CK_RV rv = CKR_GENERAL_ERROR;
-
-	memset(&s2b, 0, sizeof(s2b));
-	s2b.sensitiveArea = *sens;
-	if (Tss2_MU_TPM2B_SENSITIVE_Marshal(&s2b, plain, sizeof(plain), &off) != TSS2_RC_SUCCESS)
-		goto out;
-	slen = off - 2 - sizeof(integrity);
-	parts[0] = plain + 2 + sizeof(integrity);
-	lens[0] = slen;
-	parts[1] = name->name;
-	lens[1] = name->size;
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestInit_ex2(ctx, hash_md(HASH_SHA256), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, parts[0], lens[0]) != 1 ||
-	    EVP_DigestUpdate(ctx, parts[1], lens[1]) != 1 ||
-	    EVP_DigestFinal_ex(ctx, integrity, NULL) != 1)
-		goto out;
-	plain[0] = 0;
-	plain[1] = sizeof(integrity);
-	memcpy(plain + 2, integrity, sizeof(integrity));
-	rv = tpm2_aes128_cfb(true, key, zero_iv, plain, off);
-	if (rv != CKR_OK)
-		goto out;
-	dup->size = (UINT16)off;
-	memcpy(dup->buffer, plain, off);
-out:
-	EVP_MD_CTX_free(ctx);
-	secret_wipe(&s2b, sizeof(s2b));
-	secret_wipe(plain, sizeof(plain));
-	return rv;
-}
-
 CK_RV tpm2_key_import(struct tpm_backend *tb, const struct tpm_key_spec *spec, EVP_PKEY *priv,
 		      const struct tpm_auth *auth, struct tpm_blob *blob, struct tpm_public *pub)
 {
@@ -376,7 +335,7 @@ CK_RV tpm2_key_import(struct tpm_backend *tb, const struct tpm_key_spec *spec, E
 	TPM2B_NAME name;
 	TPM2B_PRIVATE dup = { .size = 0 }, out_priv = { .size = 0 };
 	TPM2B_DATA enc_key = { .size = 16 };
-	TPM2B_ENCRYPTED_SECRET no_seed = { .size = 0 };
+	TPM2B_ENCRYPTED_SECRET seed = { .size = 0 };
 	TPMT_SYM_DEF_OBJECT sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128,
 				    .mode.aes = TPM2_ALG_CFB };
 	struct tpm2_retry r = { 0 };
@@ -405,12 +364,25 @@ CK_RV tpm2_key_import(struct tpm_backend *tb, const struct tpm_key_spec *spec, E
 	rv = tpm2_compute_name(&in.publicArea, &name);
 	if (rv == CKR_OK)
 		rv = ossl_random(enc_key.buffer, enc_key.size);
-	if (rv == CKR_OK)
-		rv = inner_wrap(&sens, &name, enc_key.buffer, &dup);
 	if (rv != CKR_OK)
 		goto out;
 
 	lock_acquire(t->lock);
+	if (s.domain) {
+		/* encryptedDuplication: TPM2_Import wants an outer wrapper too, made for
+		 * our storage key, whose public area we need for it. */
+		rv = tpm2_conn_ready(t);
+		if (rv == CKR_OK && !t->sk_known)
+			rv = tpm2_storage_ready(t);
+		if (rv == CKR_OK)
+			rv = tpm2_dup_wrap(&t->sk_pub.publicArea, &sens, &name, enc_key.buffer, &dup, &seed);
+	} else {
+		rv = tpm2_dup_wrap(NULL, &sens, &name, enc_key.buffer, &dup, &seed);
+	}
+	if (rv != CKR_OK) {
+		lock_release(t->lock);
+		goto out;
+	}
 	do {
 		/* encryptionKey is the first parameter: the session encrypts it. */
 		struct tpm2_cmd cmd = {
@@ -423,7 +395,7 @@ CK_RV tpm2_key_import(struct tpm_backend *tb, const struct tpm_key_spec *spec, E
 			rv = tpm2_storage_ready(t);
 		if (rv != CKR_OK)
 			break;
-		rc = Tss2_Sys_Import_Prepare(t->sys, t->sk_handle, &enc_key, &in, &dup, &no_seed, &sym);
+		rc = Tss2_Sys_Import_Prepare(t->sys, t->sk_handle, &enc_key, &in, &dup, &seed, &sym);
 		if (rc == TSS2_RC_SUCCESS)
 			rc = tpm2_session_exec(t, &t->sess, &cmd);
 		if (rc == TSS2_RC_SUCCESS)

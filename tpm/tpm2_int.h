@@ -19,6 +19,10 @@
 
 /* Blob layout: version byte, TPM2B_PUBLIC, TPM2B_PRIVATE (keys and seals alike). */
 #define TPM2_BLOB_VERSION 1
+/* key_export's duplicates and secret_wrap's wrapped secrets: a first byte no blob
+ * has, then the format (tpm2_migrate.c). */
+#define TPM2_DUP_VERSION 0x81
+#define TPM2_WRAP_VERSION 0xa1
 
 /* All our objects and sessions use SHA-256. */
 #define TPM2_NAME_ALG TPM2_ALG_SHA256
@@ -89,6 +93,11 @@ struct tpm2 {
 	/* Does this TPM's RSAPSS use a salt as long as the hash? 0 not yet known,
 	 * 1 yes (checked on a real signature), -1 no. */
 	int pss_hash_salt;
+
+	/* Objects and sessions a migration command sequence holds for a moment:
+	 * ours, never flushed as another connection's leftovers. */
+	TPM2_HANDLE tmp[4];
+	unsigned ntmp;
 };
 
 /* What the session does for one command (see tpm2_session_exec). */
@@ -102,6 +111,10 @@ struct tpm2_cmd {
 	bool decrypt;            /* encrypt the first command parameter */
 	bool encrypt;            /* have the TPM encrypt the first response parameter */
 	bool end_session;        /* clear continueSession */
+	/* A policy session that authorizes the first handle, in front of ours (which
+	 * then authorizes nothing: it only encrypts, decrypts and checks the response).
+	 * Its continueSession is clear: it ends with the command. */
+	TPMI_SH_AUTH_SESSION policy;
 };
 
 static inline struct tpm2 *tpm2_of(struct tpm_backend *tb)
@@ -192,6 +205,51 @@ void tpm2_public_export(const TPMT_PUBLIC *pub, struct tpm_public *out);
 TPM2_ECC_CURVE tpm2_curve_id(enum tpm_curve c);
 enum tpm_curve tpm2_curve_from_id(TPM2_ECC_CURVE id);
 size_t tpm2_curve_bytes(TPM2_ECC_CURVE id);
+
+/* Domain seals, wrapped secrets, and the strict check of a domain object. */
+CK_RV tpm2_template_seal_domain(const struct tpm_domain *d, TPMT_PUBLIC *pub);
+void tpm2_template_wrapped_secret(TPMT_PUBLIC *pub);
+bool tpm2_public_is_wrapped_secret(const TPMT_PUBLIC *pub);
+/* Is this an object of domain d exactly as our templates make them (a key or a
+ * seal)? CKR_OK; CKR_KEY_UNEXTRACTABLE for one without a domain;
+ * CKR_KEY_NOT_WRAPPABLE for another domain's; CKR_DATA_INVALID for a shape we never
+ * make; CKR_ARGUMENTS_BAD for a malformed domain. */
+CK_RV tpm2_domain_object_check(const TPMT_PUBLIC *pub, const struct tpm_domain *d);
+
+/* --- tpm2_policy.c: domains, policies, approvals (no TPM) --- */
+CK_RV tpm2_domain_encode_ma(const uint8_t *rsa_n, size_t n_len, uint32_t rsa_e, enum tpm_curve curve,
+			    const uint8_t *ec_x, const uint8_t *ec_y, struct tpm_domain *d);
+/* The MA's public area and name from d->ma_tpm2 (CKR_ARGUMENTS_BAD if it is not
+ * what tpm2_domain_encode_ma makes). */
+CK_RV tpm2_ma_parse(const struct tpm_domain *d, TPMT_PUBLIC *pub, TPM2B_NAME *name);
+/* authPolicy of the domain's keys and seals. */
+CK_RV tpm2_domain_policy(const struct tpm_domain *d, uint8_t policy[TPM2_DIGEST_SIZE]);
+/* approvedPolicy of an approval for the destination storage key of this name. */
+CK_RV tpm2_approved_policy(const TPM2B_NAME *dest, uint8_t policy[TPM2_DIGEST_SIZE]);
+/* A TPM 2.0 unit's storage key public area and name, checked against each other;
+ * CKR_WRAPPING_KEY_TYPE_INCONSISTENT when it is not one we can send to. */
+CK_RV tpm2_dest_parse(const struct tpm_unit_identity *u, TPM2B_PUBLIC *pub, TPM2B_NAME *name);
+CK_RV tpm2_approval_message(const struct tpm_domain *d, const struct tpm_unit_identity *dest,
+			    uint8_t *msg, size_t *msg_len, enum hash_alg *hash);
+
+/* --- tpm2_wrap.c: duplication blobs made in software --- */
+/* sens wrapped for TPM2_Import under parent: with an inner wrapper when inner_key
+ * (16 bytes, AES-128-CFB) is given, with an outer wrapper (a seed for parent in
+ * in_sym_seed) when parent is. parent: ECC or RSA, SHA-256 names, AES-128-CFB. */
+CK_RV tpm2_dup_wrap(const TPMT_PUBLIC *parent, const TPMT_SENSITIVE *sens, const TPM2B_NAME *name,
+		    const uint8_t *inner_key, TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *in_sym_seed);
+
+/* --- tpm2_migrate.c --- */
+CK_RV tpm2_unit_identity(struct tpm_backend *tb, struct tpm_unit_identity *out);
+CK_RV tpm2_key_export(struct tpm_backend *tb, const struct tpm_blob *blob, const struct tpm_domain *d,
+		      const struct tpm_unit_identity *dest, const uint8_t *approval, size_t approval_len,
+		      struct tpm_blob *out);
+CK_RV tpm2_key_import_duplicate(struct tpm_backend *tb, const struct tpm_domain *d,
+				const struct tpm_blob *dup, struct tpm_blob *out);
+CK_RV tpm2_secret_wrap(struct tpm_backend *tb, const struct tpm_unit_identity *dest,
+		       const uint8_t *secret, size_t len, struct tpm_blob *out);
+CK_RV tpm2_secret_unwrap(struct tpm_backend *tb, const struct tpm_blob *wrapped, uint8_t *secret,
+			 size_t *len);
 
 /* --- tpm2_keys.c: blobs, storage key, loading --- */
 CK_RV tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, struct tpm_blob *out);

@@ -157,9 +157,11 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 TSS2_RC tpm2_session_exec(struct tpm2 *t, struct tpm2_session *s, const struct tpm2_cmd *c)
 {
-	TSS2L_SYS_AUTH_COMMAND cmd_auths = { .count = 1 };
+	/* With a policy session in front, ours is the second. */
+	const unsigned me = c->policy ? 1 : 0;
+	TSS2L_SYS_AUTH_COMMAND cmd_auths = { .count = (UINT16)(me + 1) };
 	TSS2L_SYS_AUTH_RESPONSE rsp_auths = { .count = 0 };
-	TPMS_AUTH_COMMAND *ca = &cmd_auths.auths[0];
+	TPMS_AUTH_COMMAND *ca = &cmd_auths.auths[me];
 	TPMS_AUTH_RESPONSE *ra;
 	/* sessionValue = sessionKey || authValue without trailing zeros */
 	uint8_t key[TPM2_DIGEST_SIZE + TPM_AUTH_MAX];
@@ -171,7 +173,21 @@ TSS2_RC tpm2_session_exec(struct tpm2 *t, struct tpm2_session *s, const struct t
 	const uint8_t *p = NULL, *rp = NULL;
 	TSS2_RC rc = TSS2_SYS_RC_GENERAL_FAILURE;
 
+	if (c->policy && c->authorize)
+		goto out; /* the policy session authorizes; ours cannot too */
 	memcpy(key, s->key, s->key_len);
+	if (c->policy) {
+		/* A policy session without PolicyAuthValue/PolicyPassword: the TPM checks
+		 * its policy digest, not an HMAC: the HMAC is empty. */
+		TPMS_AUTH_COMMAND *pa = &cmd_auths.auths[0];
+
+		pa->sessionHandle = c->policy;
+		pa->nonce.size = TPM2_NONCE_SIZE;
+		if (ossl_random(pa->nonce.buffer, pa->nonce.size) != CKR_OK)
+			goto out;
+		pa->sessionAttributes = 0;
+		pa->hmac.size = 0;
+	}
 	if (c->authorize && c->auth_len) {
 		size_t alen = tpm2_auth_trim(c->auth, c->auth_len);
 
@@ -241,7 +257,7 @@ TSS2_RC tpm2_session_exec(struct tpm2 *t, struct tpm2_session *s, const struct t
 
 	/* From here on the TPM has rolled its nonce: any failure loses the session. */
 	rc = Tss2_Sys_GetRspAuths(t->sys, &rsp_auths);
-	if (rc == TSS2_RC_SUCCESS && rsp_auths.count != 1)
+	if (rc == TSS2_RC_SUCCESS && rsp_auths.count != cmd_auths.count)
 		rc = TSS2_SYS_RC_MALFORMED_RESPONSE;
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_GetRpBuffer(t->sys, &rp_len, &rp);
@@ -250,7 +266,7 @@ TSS2_RC tpm2_session_exec(struct tpm2 *t, struct tpm2_session *s, const struct t
 		rc = TSS2_SYS_RC_MALFORMED_RESPONSE;
 		goto lost;
 	}
-	ra = &rsp_auths.auths[0];
+	ra = &rsp_auths.auths[me]; /* a policy session's answer proves nothing: not checked */
 	{
 		/* rpHash = H(responseCode (0) || commandCode || parameters as received) */
 		const void *parts[3] = { rc0, cc, rp };

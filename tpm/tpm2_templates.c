@@ -1,7 +1,9 @@
 /* Every public area the TPM 2.0 backend creates, in one place: the unit storage
- * key, keys (generated and imported) and PIN seals. The migration-domain policy
- * (authPolicy = PolicyAuthorize(MA) + PolicyCommandCode(Duplicate), see
- * DESIGN.md) will be added here; until then spec->domain must be NULL.
+ * key, keys (generated and imported), PIN seals, and wrapped secrets. Keys and
+ * seals come in two kinds: without a domain they can never leave the TPM
+ * (fixedTPM, or no policy at all); with a domain they carry the domain's policy
+ * (tpm2_policy.c) and can be duplicated, to units the domain's migration
+ * authority approved, and nowhere else.
  *
  * Also the checks that a public area read from an (untrusted) blob has one of
  * these shapes, and its conversion to struct tpm_public. */
@@ -22,6 +24,22 @@
 #define KEY_ATTRS_IMPORTED (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA)
 /* A PIN seal is DA-protected (no noDA): wrong PINs count in the TPM's lockout. */
 #define SEAL_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_USERWITHAUTH)
+/* Domain objects (DESIGN.md "Migration on TPM 2.0"): duplicable (fixedTPM and
+ * fixedParent clear), only with an inner and an outer wrapper
+ * (encryptedDuplication), used with their auth value (userWithAuth) while every
+ * ADMIN- and DUP-role command needs the policy (adminWithPolicy, and TPM2_Duplicate
+ * always does). Keys the TPM made say so (sensitiveDataOrigin); keys we imported and
+ * seals, whose data we supply, do not. Seals keep their DA protection. */
+#define DOMAIN_ATTRS \
+	(TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_ENCRYPTEDDUPLICATION)
+#define KEY_ATTRS_DOMAIN (DOMAIN_ATTRS | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_NODA)
+#define KEY_ATTRS_DOMAIN_IMPORTED (DOMAIN_ATTRS | TPMA_OBJECT_NODA)
+#define SEAL_ATTRS_DOMAIN DOMAIN_ATTRS
+/* A wrapped secret (secret_wrap): sealed data with an empty auth value and no
+ * policy, so it is unsealed by whoever holds it in the TPM, and never duplicated
+ * again (no policy is no TPM2_Duplicate). noDA: a DA lockout must not keep a unit
+ * from reading a bundle's key, and an empty auth value has nothing to guess. */
+#define WRAPPED_SECRET_ATTRS (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA)
 #define STORAGE_ATTRS \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
 	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA)
@@ -78,15 +96,28 @@ void tpm2_template_storage(TPMT_PUBLIC *pub)
 	pub->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
 }
 
+/* authPolicy of a domain object */
+static CK_RV domain_policy(const struct tpm_domain *d, TPMT_PUBLIC *pub)
+{
+	CK_RV rv = tpm2_domain_policy(d, pub->authPolicy.buffer);
+
+	pub->authPolicy.size = rv == CKR_OK ? TPM2_DIGEST_SIZE : 0;
+	return rv;
+}
+
 CK_RV tpm2_template_key(const struct tpm_key_spec *spec, bool imported, TPMT_PUBLIC *pub)
 {
 	memset(pub, 0, sizeof(*pub));
-	if (spec->domain) {
-		LOGE("keys of a migration domain are not supported by this build yet");
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	}
 	pub->nameAlg = TPM2_NAME_ALG;
-	pub->objectAttributes = imported ? KEY_ATTRS_IMPORTED : KEY_ATTRS_GENERATED;
+	if (spec->domain) {
+		CK_RV rv = domain_policy(spec->domain, pub);
+
+		if (rv != CKR_OK)
+			return rv;
+		pub->objectAttributes = imported ? KEY_ATTRS_DOMAIN_IMPORTED : KEY_ATTRS_DOMAIN;
+	} else {
+		pub->objectAttributes = imported ? KEY_ATTRS_IMPORTED : KEY_ATTRS_GENERATED;
+	}
 	switch (spec->type) {
 	case TPM_KEY_RSA:
 		if (spec->rsa_bits != 1024 && spec->rsa_bits != 2048 && spec->rsa_bits != 3072 &&
@@ -128,24 +159,63 @@ void tpm2_template_seal(TPMT_PUBLIC *pub)
 	pub->parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
 }
 
-CK_RV tpm2_public_check(const TPMT_PUBLIC *pub, bool seal)
+CK_RV tpm2_template_seal_domain(const struct tpm_domain *d, TPMT_PUBLIC *pub)
+{
+	tpm2_template_seal(pub);
+	pub->objectAttributes = SEAL_ATTRS_DOMAIN;
+	return domain_policy(d, pub);
+}
+
+void tpm2_template_wrapped_secret(TPMT_PUBLIC *pub)
+{
+	tpm2_template_seal(pub);
+	pub->objectAttributes = WRAPPED_SECRET_ATTRS;
+}
+
+/* The attributes a key of this type gets from tpm2_template_key(), besides the
+ * kind's (RSA keys sign and decrypt, EC keys sign). */
+static TPMA_OBJECT key_use(TPM2_ALG_ID type)
+{
+	return type == TPM2_ALG_RSA ? TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT
+				    : TPMA_OBJECT_SIGN_ENCRYPT;
+}
+
+/* Which of our kinds the attributes are: 0 none, 1 without a domain, 2 domain. */
+static int object_kind(const TPMT_PUBLIC *pub, bool seal)
 {
 	TPMA_OBJECT a = pub->objectAttributes;
 
-	if (tpm2_hash_from_alg(pub->nameAlg) == HASH_NONE || pub->authPolicy.size != 0)
+	if (seal)
+		return a == SEAL_ATTRS ? 1 : a == SEAL_ATTRS_DOMAIN ? 2 : 0;
+	if (pub->type != TPM2_ALG_RSA && pub->type != TPM2_ALG_ECC)
+		return 0;
+	if ((a & (TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT)) != key_use(pub->type))
+		return 0;
+	a &= ~key_use(pub->type);
+	if (a == KEY_ATTRS_GENERATED || a == KEY_ATTRS_IMPORTED)
+		return 1;
+	if (a == KEY_ATTRS_DOMAIN || a == KEY_ATTRS_DOMAIN_IMPORTED)
+		return 2;
+	return 0;
+}
+
+CK_RV tpm2_public_check(const TPMT_PUBLIC *pub, bool seal)
+{
+	int kind = object_kind(pub, seal);
+
+	if (pub->nameAlg != TPM2_NAME_ALG || kind == 0)
 		goto bad;
-	if (a & (TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_ENCRYPTEDDUPLICATION))
+	/* no policy, or a domain's (which one is checked against the domain on export
+	 * and import; tpm2_domain_object_check) */
+	if (pub->authPolicy.size != (kind == 2 ? TPM2_DIGEST_SIZE : 0))
 		goto bad;
 	if (seal) {
 		if (pub->type != TPM2_ALG_KEYEDHASH ||
 		    pub->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL ||
-		    (a & (TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT)) ||
-		    !(a & TPMA_OBJECT_USERWITHAUTH))
+		    pub->unique.keyedHash.size != TPM2_DIGEST_SIZE)
 			goto bad;
 		return CKR_OK;
 	}
-	if (!(a & TPMA_OBJECT_SIGN_ENCRYPT) || !(a & TPMA_OBJECT_USERWITHAUTH))
-		goto bad;
 	switch (pub->type) {
 	case TPM2_ALG_RSA: {
 		const TPMS_RSA_PARMS *r = &pub->parameters.rsaDetail;
@@ -202,4 +272,31 @@ void tpm2_public_export(const TPMT_PUBLIC *pub, struct tpm_public *out)
 		memcpy(out->x + n - pub->unique.ecc.x.size, pub->unique.ecc.x.buffer, pub->unique.ecc.x.size);
 		memcpy(out->y + n - pub->unique.ecc.y.size, pub->unique.ecc.y.buffer, pub->unique.ecc.y.size);
 	}
+}
+
+CK_RV tpm2_domain_object_check(const TPMT_PUBLIC *pub, const struct tpm_domain *d)
+{
+	bool seal = pub->type == TPM2_ALG_KEYEDHASH;
+	uint8_t policy[TPM2_DIGEST_SIZE];
+	CK_RV rv;
+
+	if (tpm2_public_check(pub, seal) != CKR_OK)
+		return CKR_DATA_INVALID;
+	if (object_kind(pub, seal) != 2)
+		return CKR_KEY_UNEXTRACTABLE;
+	rv = tpm2_domain_policy(d, policy);
+	if (rv != CKR_OK)
+		return rv;
+	if (pub->authPolicy.size != sizeof(policy) ||
+	    memcmp(pub->authPolicy.buffer, policy, sizeof(policy)) != 0)
+		return CKR_KEY_NOT_WRAPPABLE;
+	return CKR_OK;
+}
+
+bool tpm2_public_is_wrapped_secret(const TPMT_PUBLIC *pub)
+{
+	return pub->type == TPM2_ALG_KEYEDHASH && pub->nameAlg == TPM2_NAME_ALG &&
+	       pub->objectAttributes == WRAPPED_SECRET_ATTRS && pub->authPolicy.size == 0 &&
+	       pub->parameters.keyedHashDetail.scheme.scheme == TPM2_ALG_NULL &&
+	       pub->unique.keyedHash.size == TPM2_DIGEST_SIZE;
 }

@@ -22,3 +22,15 @@ tests_tpm_tpm2_bench_LDADD = libtpmha-core.la $(ESYS_LIBS) $(CRYPTO_LIBS) $(TSS2
 
 TESTS += tests/tpm/tpm2-backend.sh
 dist_noinst_SCRIPTS += tests/tpm/tpm2-backend.sh
+
+# Migration between three swtpms; ESYS both bypasses tpmha (the TPM alone enforces
+# the domain policy) and gives the floor the export/import timings compare with.
+check_PROGRAMS += tests/tpm/tpm2_migrate_test
+tests_tpm_tpm2_migrate_test_SOURCES = tests/tpm/tpm2_migrate_test.c \
+	tests/tpm/tpm2_migrate_esys.c tests/tpm/tpm2_migrate_esys.h \
+	tests/tpm/tpm2_test_util.c tests/tpm/tpm2_test_util.h
+tests_tpm_tpm2_migrate_test_CFLAGS = $(AM_CFLAGS) $(ESYS_CFLAGS)
+tests_tpm_tpm2_migrate_test_LDADD = libtpmha-core.la $(ESYS_LIBS) $(CRYPTO_LIBS) $(TSS2_LIBS) \
+	$(AX_PTHREAD_LIBS)
+TESTS += tests/tpm/tpm2-migrate.sh
+dist_noinst_SCRIPTS += tests/tpm/tpm2-migrate.sh

@@ -4,7 +4,9 @@
  * - KDFe against OpenSSL's SP 800-56A single-step KDF;
  * - AES-128-CFB against NIST SP 800-38A F.3.13;
  * - blobs: every truncation and many corruptions of a valid blob are refused
- *   cleanly (they are untrusted input). */
+ *   cleanly (they are untrusted input);
+ * - migration domains: MA encodings, the domain policy and approval messages
+ *   recomputed from the TPM 2.0 Part 3 definitions. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -271,7 +273,7 @@ static void test_templates(void **state)
 {
 	struct tpm_key_spec spec = { .type = TPM_KEY_EC, .curve = TPM_CURVE_P384 };
 	TPMT_PUBLIC p;
-	int dummy;
+	int dummy = 0;
 
 	(void)state;
 	assert_int_equal(tpm2_template_key(&spec, false, &p), CKR_OK);
@@ -282,9 +284,7 @@ static void test_templates(void **state)
 	assert_false(p.objectAttributes & (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 					   TPMA_OBJECT_SENSITIVEDATAORIGIN));
 	assert_int_equal(p.authPolicy.size, 0);
-	spec.domain = (const struct tpm_domain *)&dummy;
-	assert_int_equal(tpm2_template_key(&spec, false, &p), CKR_FUNCTION_NOT_SUPPORTED);
-	spec.domain = NULL;
+	(void)dummy;
 	spec.type = TPM_KEY_RSA;
 	spec.rsa_bits = 2000;
 	assert_int_equal(tpm2_template_key(&spec, false, &p), CKR_KEY_SIZE_RANGE);
@@ -298,6 +298,167 @@ static void test_templates(void **state)
 	assert_int_equal(p.unique.ecc.x.size, 0);
 }
 
+/* The P-256 base point: a valid MA public key for encoding tests. */
+static const uint8_t gx[32] = { 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6,
+				0xe5, 0x63, 0xa4, 0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb,
+				0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96 };
+static const uint8_t gy[32] = { 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb,
+				0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31,
+				0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5 };
+
+static void sha256_cat(uint8_t out[32], const void *a, size_t al, const void *b, size_t bl,
+		       const void *c, size_t cl)
+{
+	uint8_t buf[256];
+
+	assert_true(al + bl + cl <= sizeof(buf));
+	memcpy(buf, a, al);
+	if (bl)
+		memcpy(buf + al, b, bl);
+	if (cl)
+		memcpy(buf + al + bl, c, cl);
+	assert_int_equal(hash_digest(HASH_SHA256, buf, al + bl + cl, out), CKR_OK);
+}
+
+/* MA encodings, the domain policy recomputed step by step from Part 3's
+ * definitions, and the domain templates. */
+static void test_domain(void **state)
+{
+	struct tpm_domain d;
+	struct tpm_key_spec spec = { .type = TPM_KEY_RSA, .rsa_bits = 2048 };
+	uint8_t n[257], policy[32], want[32], name[34], tmp[32];
+	static const uint8_t cc_auth[4] = { 0, 0, 0x01, 0x6a }, cc_cc[4] = { 0, 0, 0x01, 0x6c },
+			     cc_dup[4] = { 0, 0, 0x01, 0x4b }, zero[32] = { 0 };
+	TPMT_PUBLIC p, ma;
+	TPM2B_NAME ma_name;
+	size_t off = 0;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	for (size_t i = 0; i < sizeof(d.policy_ref); i++)
+		d.policy_ref[i] = (uint8_t)(0xa0 + i);
+	/* RSA: 2048 bits (a leading zero byte allowed), 65537 only */
+	n[0] = 0;
+	memset(n + 1, 0xc3, 256);
+	assert_int_equal(tpm_domain_encode_ma(n, 257, 3, TPM_CURVE_NONE, NULL, NULL, &d),
+			 CKR_KEY_TYPE_INCONSISTENT);
+	assert_int_equal(tpm_domain_encode_ma(n + 2, 255, 65537, TPM_CURVE_NONE, NULL, NULL, &d),
+			 CKR_KEY_TYPE_INCONSISTENT);
+	assert_int_equal(tpm_domain_encode_ma(n, 257, 65537, TPM_CURVE_NONE, NULL, NULL, &d), CKR_OK);
+	assert_int_equal(d.ma_type, TPM_KEY_RSA);
+	assert_int_equal(d.ma_tpm12.len, 0);
+	assert_int_equal(Tss2_MU_TPMT_PUBLIC_Unmarshal(d.ma_tpm2.data, d.ma_tpm2.len, &off, &ma),
+			 TSS2_RC_SUCCESS);
+	assert_int_equal(off, d.ma_tpm2.len);
+	assert_int_equal(ma.parameters.rsaDetail.exponent, 0); /* 65537 written as 0 */
+	assert_int_equal(ma.parameters.rsaDetail.scheme.scheme, TPM2_ALG_RSASSA);
+	assert_int_equal(ma.objectAttributes, TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH);
+	assert_int_equal(tpm2_ma_parse(&d, &p, &ma_name), CKR_OK);
+
+	/* policy = H(H(H(0 || CC_PolicyAuthorize || MA name) || policyRef) || CC_PolicyCommandCode || CC_Duplicate) */
+	name[0] = 0x00;
+	name[1] = 0x0b;
+	assert_int_equal(hash_digest(HASH_SHA256, d.ma_tpm2.data, d.ma_tpm2.len, name + 2), CKR_OK);
+	assert_int_equal(ma_name.size, 34);
+	assert_memory_equal(ma_name.name, name, 34);
+	sha256_cat(tmp, zero, 32, cc_auth, 4, name, 34);
+	sha256_cat(tmp, tmp, 32, d.policy_ref, 16, NULL, 0);
+	sha256_cat(want, tmp, 32, cc_cc, 4, cc_dup, 4);
+	assert_int_equal(tpm2_domain_policy(&d, policy), CKR_OK);
+	assert_memory_equal(policy, want, 32);
+
+	/* the templates carry it, with the domain attributes */
+	spec.domain = &d;
+	assert_int_equal(tpm2_template_key(&spec, false, &p), CKR_OK);
+	assert_int_equal(p.authPolicy.size, 32);
+	assert_memory_equal(p.authPolicy.buffer, want, 32);
+	assert_false(p.objectAttributes & (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT));
+	assert_true(p.objectAttributes & TPMA_OBJECT_ENCRYPTEDDUPLICATION);
+	assert_true(p.objectAttributes & TPMA_OBJECT_ADMINWITHPOLICY);
+	assert_true(p.objectAttributes & TPMA_OBJECT_USERWITHAUTH);
+	assert_true(p.objectAttributes & TPMA_OBJECT_SENSITIVEDATAORIGIN);
+	assert_true(p.objectAttributes & TPMA_OBJECT_NODA);
+	assert_int_equal(tpm2_template_key(&spec, true, &p), CKR_OK);
+	assert_false(p.objectAttributes & TPMA_OBJECT_SENSITIVEDATAORIGIN);
+	assert_int_equal(tpm2_template_seal_domain(&d, &p), CKR_OK);
+	assert_memory_equal(p.authPolicy.buffer, want, 32);
+	assert_false(p.objectAttributes & TPMA_OBJECT_NODA); /* DA-protected like any PIN seal */
+	assert_false(p.objectAttributes & TPMA_OBJECT_SENSITIVEDATAORIGIN);
+
+	/* a tampered encoding is refused */
+	d.ma_tpm2.data[d.ma_tpm2.len - 1] ^= 1;
+	assert_int_equal(tpm2_ma_parse(&d, &p, &ma_name), CKR_OK); /* another modulus: fine */
+	d.ma_tpm2.data[4] ^= 0x40; /* an attribute bit */
+	assert_int_equal(tpm2_ma_parse(&d, &p, &ma_name), CKR_ARGUMENTS_BAD);
+	assert_int_equal(tpm2_template_key(&spec, false, &p), CKR_ARGUMENTS_BAD);
+	tpm_blob_release(&d.ma_tpm2);
+
+	/* EC: P-256 points on the curve only */
+	assert_int_equal(tpm_domain_encode_ma(NULL, 0, 0, TPM_CURVE_P256, gx, gx, &d),
+			 CKR_KEY_TYPE_INCONSISTENT);
+	assert_int_equal(tpm_domain_encode_ma(NULL, 0, 0, TPM_CURVE_P384, gx, gy, &d),
+			 CKR_KEY_TYPE_INCONSISTENT);
+	assert_int_equal(tpm_domain_encode_ma(NULL, 0, 0, TPM_CURVE_P256, gx, gy, &d), CKR_OK);
+	assert_int_equal(d.ma_type, TPM_KEY_EC);
+	assert_int_equal(tpm2_ma_parse(&d, &p, &ma_name), CKR_OK);
+	assert_int_equal(p.parameters.eccDetail.scheme.scheme, TPM2_ALG_ECDSA);
+	tpm_blob_release(&d.ma_tpm2);
+}
+
+/* The approval message: PolicyDuplicationSelect(newParent, includeObject NO) from
+ * zeros, then policyRef. */
+static void test_approval_message(void **state)
+{
+	struct tpm_domain d;
+	struct tpm_unit_identity u = { .tpm_version = 20 };
+	TPM2B_PUBLIC sk = { .size = 0 };
+	TPM2B_NAME name;
+	uint8_t buf[sizeof(TPM2B_PUBLIC)], msg[64], want[32];
+	static const uint8_t cc_ds[4] = { 0, 0, 0x01, 0x88 }, zero[32] = { 0 }, no = 0;
+	size_t off = 0, len;
+	enum hash_alg h = HASH_NONE;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	memset(d.policy_ref, 0x5a, sizeof(d.policy_ref));
+	tpm2_template_storage(&sk.publicArea);
+	sk.publicArea.unique.ecc.x.size = sk.publicArea.unique.ecc.y.size = 32;
+	memcpy(sk.publicArea.unique.ecc.x.buffer, gx, 32);
+	memcpy(sk.publicArea.unique.ecc.y.buffer, gy, 32);
+	assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Marshal(&sk, buf, sizeof(buf), &off), TSS2_RC_SUCCESS);
+	assert_int_equal(tpm2_compute_name(&sk.publicArea, &name), CKR_OK);
+	u.storage_public.data = buf;
+	u.storage_public.len = off;
+	u.name.data = name.name;
+	u.name.len = name.size;
+
+	len = 10;
+	assert_int_equal(tpm_approval_message(&d, &u, NULL, msg, &len, &h), CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(len, 48);
+	len = sizeof(msg);
+	assert_int_equal(tpm_approval_message(&d, &u, NULL, msg, &len, &h), CKR_OK);
+	assert_int_equal(len, 48);
+	assert_int_equal(h, HASH_SHA256);
+	{
+		uint8_t cat[32 + 4 + 34 + 1];
+
+		memcpy(cat, zero, 32);
+		memcpy(cat + 32, cc_ds, 4);
+		memcpy(cat + 36, name.name, 34);
+		cat[70] = no;
+		assert_int_equal(hash_digest(HASH_SHA256, cat, sizeof(cat), want), CKR_OK);
+	}
+	assert_memory_equal(msg, want, 32);
+	assert_memory_equal(msg + 32, d.policy_ref, 16);
+
+	/* a name that is not the public area's, a TPM 1.2 unit */
+	name.name[5] ^= 1;
+	assert_int_equal(tpm_approval_message(&d, &u, NULL, msg, &len, &h), CKR_DATA_INVALID);
+	name.name[5] ^= 1;
+	u.tpm_version = 12;
+	assert_int_equal(tpm_approval_message(&d, &u, NULL, msg, &len, &h), CKR_FUNCTION_NOT_SUPPORTED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +470,8 @@ int main(void)
 		cmocka_unit_test(test_blob_round_trip),
 		cmocka_unit_test(test_blob_malformed),
 		cmocka_unit_test(test_templates),
+		cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_approval_message),
 	};
 
 	return cmocka_run_group_tests_name("tpm2_crypto", tests, setup, NULL);

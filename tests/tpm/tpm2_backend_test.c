@@ -276,7 +276,7 @@ static void test_basics(struct tpm_backend *tb)
 	check((caps->hashes & TPM_HASH_BIT(HASH_SHA256)) && caps->rsa_pkcs1_sign &&
 	      caps->rsa_pkcs1_sign_any && caps->rsa_pss_sign && caps->rsa_pkcs1_decrypt &&
 	      (caps->oaep_hashes & TPM_HASH_BIT(HASH_SHA1)) && !caps->rsa_tcpa_oaep && caps->ecdsa &&
-	      caps->import_rsa && caps->import_ec && !caps->migration && caps->max_random > 0,
+	      caps->import_rsa && caps->import_ec && caps->migration && caps->max_random > 0,
 	      "caps: hashes 0x%x, every mechanism of this issue", caps->hashes);
 	if (CHECK_RV(ops->get_da_state(tb, &da), CKR_OK, "get_da_state"))
 		check(da.max_tries > 0 && !da.locked, "DA state: %u of %u failures, %u s recovery",
