@@ -1,4 +1,4 @@
-libtpmha_core_la_SOURCES += tpm/backend.c tpm/backend.h
+libtpmha_core_la_SOURCES += tpm/backend.c tpm/backend.h tpm/domain.c
 libtpmha_core_la_SOURCES += \
 	tpm/tpm2_int.h \
 	tpm/tpm2_backend.c \

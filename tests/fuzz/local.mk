@@ -15,8 +15,8 @@ fuzz: tests/fuzz/fuzz_migration tests/fuzz/seeds
 	tests/fuzz/seeds tests/fuzz/corpus
 	tests/fuzz/fuzz_migration -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		-artifact_prefix=tests/fuzz/artifacts/ -print_final_stats=1 tests/fuzz/corpus
-.PHONY: fuzz
 else
 fuzz:
 	@echo "fuzzing needs ./configure CC=clang --enable-fuzzing (or tests/fuzz/fuzz.sh)"; exit 1
 endif
+.PHONY: fuzz
