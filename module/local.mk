@@ -13,7 +13,7 @@ libtpmha_core_la_SOURCES += \
 p11kitmodule_LTLIBRARIES = tpmha-pkcs11.la
 tpmha_pkcs11_la_SOURCES =
 tpmha_pkcs11_la_LIBADD = libtpmha-core.la
-tpmha_pkcs11_la_LDFLAGS = -module -avoid-version -shared -no-undefined \
+tpmha_pkcs11_la_LDFLAGS = -module -avoid-version -shared -no-undefined $(MODULE_LDFLAGS) \
 	-export-symbols-regex '^C_Get(FunctionList|InterfaceList|Interface)$$'
 
 tpmhaincludedir = $(includedir)/tpmha

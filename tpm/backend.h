@@ -89,7 +89,7 @@ struct tpm_caps {
 	bool ecdsa;              /* ecdsa_sign() */
 	bool import_rsa;         /* key_import() of RSA private keys */
 	bool import_ec;          /* key_import() of EC private keys */
-	bool migration;          /* keys of a domain can be duplicated (later) */
+	bool migration;          /* keys of a domain can be duplicated to other units */
 	size_t max_random;       /* random() request size the backend chunks by, for info only */
 };
 
