@@ -170,8 +170,8 @@ CK_RV domain_file_create(const uint8_t *ma_spki, size_t spki_len, const char *la
 	if (rv == CKR_OK)
 		rv = ossl_random(d.id, sizeof(d.id));
 	if (rv == CKR_OK)
-		rv = tpm_domain_encode_ma(k.n, k.n_len, k.e, k.type == TPM_KEY_EC ? TPM_CURVE_P256 : TPM_CURVE_NONE,
-					  k.x, k.y, &d);
+		rv = tpm_domain_encode_ma(k.type == TPM_KEY_RSA ? k.n : NULL, k.n_len, k.e,
+					  k.type == TPM_KEY_EC ? TPM_CURVE_P256 : TPM_CURVE_NONE, k.x, k.y, &d);
 	if (rv != CKR_OK)
 		goto out;
 	format_begin(out, KIND_DOMAIN, FILES_VERSION);
