@@ -158,6 +158,15 @@ out:
 
 /* ---- domain ---- */
 
+/* The MA key in every TPM version's encoding. ma_key_from_spki() leaves k->n a
+ * zeroed array for EC keys: only an RSA key may pass its modulus, or the EC key
+ * would be taken for an RSA key with a zero modulus. */
+static CK_RV ma_key_encode(const struct ma_key *k, struct tpm_domain *d)
+{
+	return tpm_domain_encode_ma(k->type == TPM_KEY_RSA ? k->n : NULL, k->n_len, k->e,
+				    k->type == TPM_KEY_EC ? TPM_CURVE_P256 : TPM_CURVE_NONE, k->x, k->y, d);
+}
+
 CK_RV domain_file_create(const uint8_t *ma_spki, size_t spki_len, const char *label, struct buf *out)
 {
 	struct tpm_domain d = { 0 };
@@ -170,8 +179,7 @@ CK_RV domain_file_create(const uint8_t *ma_spki, size_t spki_len, const char *la
 	if (rv == CKR_OK)
 		rv = ossl_random(d.id, sizeof(d.id));
 	if (rv == CKR_OK)
-		rv = tpm_domain_encode_ma(k.type == TPM_KEY_RSA ? k.n : NULL, k.n_len, k.e,
-					  k.type == TPM_KEY_EC ? TPM_CURVE_P256 : TPM_CURVE_NONE, k.x, k.y, &d);
+		rv = ma_key_encode(&k, &d);
 	if (rv != CKR_OK)
 		goto out;
 	format_begin(out, KIND_DOMAIN, FILES_VERSION);
@@ -247,8 +255,7 @@ CK_RV domain_file_parse(const uint8_t *data, size_t len, struct domain_file *out
 	rv = ma_key_from_spki(out->ma_spki.data, out->ma_spki.len, &k);
 	if (rv == CKR_OK) {
 		struct tpm_domain again = { 0 };
-		rv = tpm_domain_encode_ma(k.n, k.n_len, k.e, k.type == TPM_KEY_EC ? TPM_CURVE_P256 : TPM_CURVE_NONE,
-					  k.x, k.y, &again);
+		rv = ma_key_encode(&k, &again);
 		if (rv == CKR_OK &&
 		    (again.ma_type != type || again.ma_tpm2.len != out->tpm.ma_tpm2.len ||
 		     memcmp(again.ma_tpm2.data, out->tpm.ma_tpm2.data, again.ma_tpm2.len) != 0 ||
