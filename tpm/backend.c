@@ -35,6 +35,8 @@ CK_RV tpm_backend_open(const struct tpmha_config *cfg, struct tpm_backend **out)
 	switch (cfg->tpm_version) {
 	case 20:
 		return tpm2_backend_ops.open(cfg, out);
+	case 12:
+		return tpm12_backend_ops.open(cfg, out);
 	default:
 		LOGE("%s: tpm_version %d.%d has no backend in this build",
 		     cfg->path ? cfg->path : "(defaults)", cfg->tpm_version / 10, cfg->tpm_version % 10);

@@ -108,8 +108,10 @@ struct tpm_domain {
 /* What other units need to send keys to this one: its unit storage key. */
 struct tpm_unit_identity {
 	int tpm_version;             /* 20 or 12 */
-	struct tpm_blob storage_public; /* TPM 2.0: marshaled TPM2B_PUBLIC; 1.2: TPM_PUBKEY */
-	struct tpm_blob name;        /* TPM 2.0: its name; 1.2: SHA-1 of the TPM_PUBKEY */
+	struct tpm_blob storage_public; /* TPM 2.0: marshaled TPM2B_PUBLIC; 1.2: the storage
+					 * key's TPM_PUBKEY, then the unit bind key's (wrapped
+					 * secrets), 284 bytes each */
+	struct tpm_blob name;        /* TPM 2.0: its name; 1.2: SHA-1 of the storage key's TPM_PUBKEY */
 };
 void tpm_unit_identity_release(struct tpm_unit_identity *u);
 
@@ -135,6 +137,10 @@ struct tpm_key_spec {
 	bool sign;               /* CKA_SIGN */
 	bool decrypt;            /* CKA_DECRYPT or CKA_UNWRAP */
 	const struct tpm_domain *domain;
+	/* TPM 1.2 only: a BIND key that decrypts TPM 1.2 bound data (TPM_DEC_TCPA_OAEP)
+	 * instead of a LEGACY key that signs and decrypts PKCS#1 v1.5 (a TPM 1.2 key has
+	 * one encryption scheme). Ignored by TPM 2.0. */
+	bool tcpa_bind;
 };
 
 /* The public half as the TPM reports it. */
@@ -268,5 +274,6 @@ struct tpm_backend {
 CK_RV tpm_backend_open(const struct tpmha_config *cfg, struct tpm_backend **out);
 
 extern const struct tpm_backend_ops tpm2_backend_ops;
+extern const struct tpm_backend_ops tpm12_backend_ops;
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "tpm/backend.h"
+#include "tpm/tpm12_domain.h"
 #include "tpm/tpm2_int.h"
 
 void tpm_unit_identity_release(struct tpm_unit_identity *u)
@@ -31,9 +32,12 @@ CK_RV tpm_domain_encode_ma(const uint8_t *rsa_n, size_t n_len, uint32_t rsa_e,
 	d->ma_tpm12.data = NULL;
 	d->ma_tpm12.len = 0;
 	rv = tpm2_domain_encode_ma(rsa_n, n_len, rsa_e, curve, ec_x, ec_y, d);
-	/* TPM 1.2 (RSA-2048 MA keys only): d->ma_tpm12 = the MA's TPM_PUBKEY, from a
-	 * tpm12_domain_encode_ma() here once that backend exists; empty until then,
-	 * and a domain without it has no TPM 1.2 units. */
+	/* TPM 1.2 (RSA-2048 MA keys only): d->ma_tpm12 = the MA's TPM_PUBKEY; left
+	 * empty for other MA keys, and a domain without it has no TPM 1.2 units. */
+	if (rv == CKR_OK)
+		rv = tpm12_encode_ma(rsa_n, n_len, rsa_e, d);
+	if (rv != CKR_OK)
+		tpm_blob_release(&d->ma_tpm2);
 	return rv;
 }
 
@@ -47,9 +51,11 @@ CK_RV tpm_approval_message(const struct tpm_domain *d, const struct tpm_unit_ide
 	case 20:
 		(void)key_public; /* TPM 2.0 approvals name the destination only */
 		return tpm2_approval_message(d, dest, msg, msg_len, hash);
+	case 12:
+		/* the 60-byte TPM_CMK_AUTH over the MA, destination and key (DESIGN.md),
+		 * signed with SHA-1: one approval per key */
+		return tpm12_approval_message(d, dest, key_public, msg, msg_len, hash);
 	default:
-		/* TPM 1.2: the 60-byte TPM_CMK_AUTH over the MA, destination and key
-		 * (DESIGN.md), signed with SHA-1, from the tpm12 backend. */
 		LOGE("approvals for TPM %d.%d units are not supported by this build",
 		     dest->tpm_version / 10, dest->tpm_version % 10);
 		return CKR_FUNCTION_NOT_SUPPORTED;
