@@ -405,6 +405,7 @@ int main(int argc, char **argv)
 	test_basics(a);
 	test_seal(a, NULL);
 	test_keys(a);
+	test_fork_threads(a);
 	if (opt.b && opt.c)
 		test_migration(a);
 	if (opt.lock)

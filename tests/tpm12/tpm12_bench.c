@@ -3,9 +3,12 @@
  * as a careful TSPI program would. Medians of N operations, after a warm-up. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -13,6 +16,17 @@
 #include "tests/tpm/tpm2_test_util.h"
 #include "tests/tpm12/tpm12_test.h"
 #include "tpm/tpm12_int.h"
+
+TSS_RESULT tpm12_pubkey_object_ctx(TSS_HCONTEXT ctx, const uint8_t *pub, size_t len, TSS_HKEY *out)
+{
+	TSS_RESULT r = Tspi_Context_CreateObject(ctx, TSS_OBJECT_TYPE_RSAKEY,
+						 TSS_KEY_SIZE_2048 | TSS_KEY_TYPE_LEGACY, out);
+
+	if (r == TSS_SUCCESS)
+		r = Tspi_SetAttribData(*out, TSS_TSPATTRIB_KEY_BLOB, TSS_TSPATTRIB_KEYBLOB_PUBLIC_KEY,
+				       (UINT32)len, (BYTE *)pub);
+	return r;
+}
 
 struct direct {
 	TSS_HCONTEXT ctx;
@@ -157,4 +171,81 @@ void bench(struct tpm_backend *a, int n)
 	EVP_PKEY_free(pk);
 	tpm_blob_release(&blob);
 	free(t);
+}
+
+/* --- fork() and threads --- */
+
+struct worker {
+	struct tpm_backend *tb;
+	const struct tpm_blob *blob;
+	const struct tpm_auth *auth;
+	int ok;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct tpm_key *k = NULL;
+	uint8_t di[51], sig[256];
+	size_t di_len, sig_len;
+	const uint8_t *prefix = rsa_pad_digestinfo_prefix(HASH_SHA256, &di_len);
+
+	memcpy(di, prefix, di_len);
+	memset(di + di_len, 0x5c, 32);
+	if (w->tb->ops->key_open(w->tb, w->blob, w->auth, &k) != CKR_OK)
+		return NULL;
+	for (int i = 0; i < 25; i++) {
+		sig_len = sizeof(sig);
+		if (w->tb->ops->rsa_sign_pkcs1(w->tb, k, di, di_len + 32, sig, &sig_len) == CKR_OK)
+			w->ok++;
+	}
+	w->tb->ops->key_close(w->tb, k);
+	return NULL;
+}
+
+void test_fork_threads(struct tpm_backend *a)
+{
+	struct tpm_key_spec spec = { .type = TPM_KEY_RSA, .rsa_bits = 2048, .sign = true };
+	struct tpm_auth auth;
+	struct tpm_blob blob = { 0 };
+	struct tpm_public pub;
+	struct tpm_key *k = NULL;
+	struct worker w[4];
+	pthread_t th[4];
+	uint8_t di[51], sig[256];
+	size_t di_len, sig_len = sizeof(sig);
+	const uint8_t *prefix = rsa_pad_digestinfo_prefix(HASH_SHA256, &di_len);
+	int status = -1, total = 0;
+	pid_t pid;
+
+	random_auth(&auth, false);
+	memcpy(di, prefix, di_len);
+	memset(di + di_len, 0x11, 32);
+	if (!CHECK_RV(a->ops->key_generate(a, &spec, &auth, &blob, &pub), CKR_OK, "a key for fork/threads") ||
+	    !CHECK_RV(a->ops->key_open(a, &blob, &auth, &k), CKR_OK, "key_open"))
+		return;
+	CHECK_RV(a->ops->rsa_sign_pkcs1(a, k, di, di_len + 32, sig, &sig_len), CKR_OK, "sign before fork()");
+	pid = fork();
+	if (pid == 0) {
+		/* the child leaves the parent's tcsd context alone */
+		a->ops->key_abandon(k);
+		a->ops->abandon(a);
+		_exit(0);
+	}
+	check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "a fork()ed child abandons the backend and exits");
+	sig_len = sizeof(sig);
+	CHECK_RV(a->ops->rsa_sign_pkcs1(a, k, di, di_len + 32, sig, &sig_len), CKR_OK,
+		 "the parent still signs after the child abandoned its copy");
+	a->ops->key_close(a, k);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .tb = a, .blob = &blob, .auth = &auth };
+		pthread_create(&th[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].ok;
+	}
+	check(total == 100, "4 threads x 25 signatures on one backend: %d succeed", total);
+	tpm_blob_release(&blob);
 }

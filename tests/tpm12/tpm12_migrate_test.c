@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "common/ossl.h"
 #include "common/rsa_pad.h"
 #include "tests/tpm/tpm2_test_util.h"
 #include "tests/tpm12/tpm12_test.h"
@@ -69,6 +70,91 @@ static bool sign_verifies(struct tpm_backend *tb, const struct tpm_blob *blob, c
 	     verify_pkcs1(pk, HASH_SHA256, digest, sig, sig_len);
 	tb->ops->key_close(tb, k);
 	return ok;
+}
+
+/* The TPM alone, bypassing tpmha: with a valid approval for B (so
+ * TPM_CMK_CreateTicket succeeds), TPM_CMK_CreateBlob toward C must fail. */
+static void bypass_unapproved(const struct tpm_blob *blob, const struct tpm_unit_identity *ub,
+			      const struct tpm_unit_identity *uc, const uint8_t *sig, size_t sig_len)
+{
+	static const BYTE wk[20] = TSS_WELL_KNOWN_SECRET;
+	TSS_UUID srk_uuid = TSS_UUID_SRK;
+	TSS_HCONTEXT ctx = 0;
+	TSS_HTPM tpm;
+	TSS_HKEY srk, key, hma, hc;
+	TSS_HPOLICY pol, op;
+	TSS_HMIGDATA m;
+	struct tpm12_blob b;
+	uint8_t msg[64], ma_digest[20];
+	size_t len = sizeof(msg);
+	UINT32 n = 0;
+	BYTE *p = NULL;
+	char port[16];
+	TSS_RESULT r;
+
+	snprintf(port, sizeof(port), "%u", opt.a);
+	setenv("TSS_TCSD_PORT", port, 1);
+	if (tpm12_blob_decode(blob->data, blob->len, &b) != CKR_OK ||
+	    tpm_approval_message(&dom, ub, blob, msg, &len, NULL) != CKR_OK ||
+	    hash_digest(HASH_SHA1, dom.ma_tpm12.data, dom.ma_tpm12.len, ma_digest) != CKR_OK) {
+		check(false, "bypass: set up");
+		return;
+	}
+	r = Tspi_Context_Create(&ctx);
+	if (!r)
+		r = Tspi_Context_Connect(ctx, NULL);
+	if (!r)
+		r = Tspi_Context_GetTpmObject(ctx, &tpm);
+	if (!r)
+		r = Tspi_GetPolicyObject(tpm, TSS_POLICY_USAGE, &op);
+	if (!r)
+		r = Tspi_Policy_SetSecret(op, TSS_SECRET_MODE_SHA1, 20, (BYTE *)wk);
+	if (!r)
+		r = Tspi_Context_LoadKeyByUUID(ctx, TSS_PS_TYPE_SYSTEM, srk_uuid, &srk);
+	if (!r)
+		r = Tspi_Context_CreateObject(ctx, TSS_OBJECT_TYPE_POLICY, TSS_POLICY_USAGE, &pol);
+	if (!r)
+		r = Tspi_Policy_SetSecret(pol, TSS_SECRET_MODE_SHA1, 20, (BYTE *)wk);
+	if (!r)
+		r = Tspi_Policy_AssignToObject(pol, srk);
+	if (!r)
+		r = Tspi_Context_LoadKeyByBlob(ctx, srk, (UINT32)b.key_len, (BYTE *)b.key, &key);
+	if (!r)
+		r = Tspi_Context_CreateObject(ctx, TSS_OBJECT_TYPE_MIGDATA, 0, &m);
+	if (!r)
+		r = Tspi_SetAttribData(m, TSS_MIGATTRIB_AUTHORITY_DATA, TSS_MIGATTRIB_AUTHORITY_MSALIST, 20,
+				       ma_digest);
+	if (!r)
+		r = Tspi_SetAttribData(m, TSS_MIGATTRIB_TICKET_DATA, TSS_MIGATTRIB_TICKET_RESTRICT_TICKET, 60,
+				       msg);
+	if (!r)
+		r = Tspi_SetAttribData(m, TSS_MIGATTRIB_TICKET_DATA, TSS_MIGATTRIB_TICKET_SIG_VALUE,
+				       (UINT32)sig_len, (BYTE *)sig);
+	if (!r)
+		r = tpm12_pubkey_object_ctx(ctx, dom.ma_tpm12.data, dom.ma_tpm12.len, &hma);
+	if (!check(!r, "bypass: TSPI set up on A (%s)", r ? Trspi_Error_String(r) : "ok"))
+		goto out;
+	r = Tspi_TPM_CMKCreateTicket(tpm, hma, m);
+	if (!check(!r, "bypass: TPM_CMK_CreateTicket with B's approval succeeds (%s)",
+		   r ? Trspi_Error_String(r) : "ok"))
+		goto out;
+	r = tpm12_pubkey_object_ctx(ctx, uc->storage_public.data, 284, &hc);
+	if (!r)
+		r = Tspi_TPM_AuthorizeMigrationTicket(tpm, hc, TSS_MS_RESTRICT_APPROVE_DOUBLE, &n, &p);
+	if (!r)
+		r = Tspi_SetAttribData(m, TSS_MIGATTRIB_MIGRATIONTICKET, 0, n, p);
+	if (!check(!r, "bypass: TPM_AuthorizeMigrationKey for C (owner) succeeds (%s)",
+		   r ? Trspi_Error_String(r) : "ok"))
+		goto out;
+	p = NULL;
+	r = Tspi_Key_CMKCreateBlob(key, srk, m, &n, &p);
+	check(r != TSS_SUCCESS, "bypass: TPM_CMK_CreateBlob toward C is refused by the TPM: %s "
+	      "(%s layer, code 0x%x)", Trspi_Error_String(r), Trspi_Error_Layer(r), ERROR_CODE(r));
+out:
+	if (ctx) {
+		Tspi_Context_FreeMemory(ctx, NULL);
+		Tspi_Context_Close(ctx);
+	}
 }
 
 void test_migration(struct tpm_backend *a)
@@ -156,6 +242,7 @@ void test_migration(struct tpm_backend *a)
 		 "B's duplicate relabelled for C: refused by C's TPM");
 	log_show("importing a key duplicate");
 	tpm_blob_release(&tmp);
+	bypass_unapproved(&blob, &ub, &uc, sig, sig_len);
 
 	/* onward B -> C */
 	check(approve(ma, &uc, &bblob, sig_c, &sig_c_len), "the MA approves C for the key (as on B)");

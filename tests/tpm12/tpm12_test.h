@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <tss/tspi.h>
 
 #include "tpm/backend.h"
 
@@ -29,8 +30,11 @@ EVP_PKEY *soft_rsa(void);
 bool soft_sign_sha1(EVP_PKEY *k, const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len);
 
 void test_migration(struct tpm_backend *a);
+/* an RSA key object holding a TPM_PUBKEY, in a context of the test's own */
+TSS_RESULT tpm12_pubkey_object_ctx(TSS_HCONTEXT ctx, const uint8_t *pub, size_t len, TSS_HKEY *out);
 void test_lockout(void);
 void test_tcsd_restart(struct tpm_backend *a);
 void bench(struct tpm_backend *a, int n);
+void test_fork_threads(struct tpm_backend *a);
 
 #endif
