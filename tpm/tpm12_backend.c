@@ -165,6 +165,16 @@ CK_RV tpm12_take_blob(struct tpm12 *t, BYTE *p, UINT32 len, struct tpm_blob *out
 
 /* --- connection --- */
 
+TSS_RESULT tpm12_migdata(struct tpm12 *t, TSS_HMIGDATA *out)
+{
+	TSS_RESULT r = TSS_SUCCESS;
+
+	if (!t->hmig)
+		r = Tspi_Context_CreateObject(t->ctx, TSS_OBJECT_TYPE_MIGDATA, 0, &t->hmig);
+	*out = t->hmig;
+	return r;
+}
+
 TSS_RESULT tpm12_policy(struct tpm12 *t, const uint8_t *secret, TSS_HPOLICY *out)
 {
 	TSS_RESULT r = Tspi_Context_CreateObject(t->ctx, TSS_OBJECT_TYPE_POLICY, TSS_POLICY_USAGE, out);
@@ -208,6 +218,7 @@ static void drop_context(struct tpm12 *t, bool send)
 	t->hsrk = 0;
 	t->hhash = 0;
 	t->hbind = 0;
+	t->hmig = 0;
 }
 
 static CK_RV connect_tcsd(struct tpm12 *t)

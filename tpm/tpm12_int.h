@@ -130,6 +130,10 @@ struct tpm12 {
 	TSS_HKEY hsrk;
 	TSS_HHASH hhash;         /* reused by every signature (0: not made yet) */
 	TSS_HENCDATA hbind;      /* reused by every decryption */
+	TSS_HMIGDATA hmig;       /* reused by every CMK command: libtspi's MIGDATA objects
+				  * leak their buffers when closed (migdata_free frees
+				  * the struct only), while each setter frees the
+				  * buffer it replaces */
 	bool broken;             /* tcsd went away: reconnect at the next call */
 	unsigned gen;            /* bumped at each (re)connection */
 
@@ -189,6 +193,8 @@ CK_RV tpm12_ready(struct tpm12 *t);
  * (2): some CMK calls free every buffer of the context on their error paths). */
 CK_RV tpm12_take(struct tpm12 *t, BYTE *p, UINT32 len, uint8_t *out, size_t cap, size_t *out_len);
 CK_RV tpm12_take_blob(struct tpm12 *t, BYTE *p, UINT32 len, struct tpm_blob *out);
+/* The connection's MIGDATA object (made on first use). */
+TSS_RESULT tpm12_migdata(struct tpm12 *t, TSS_HMIGDATA *out);
 /* A policy object with this 20-byte secret (SHA-1 mode) or the well-known one. */
 TSS_RESULT tpm12_policy(struct tpm12 *t, const uint8_t *secret, TSS_HPOLICY *out);
 /* Owner-authorized commands: the TPM object's policy holds the owner secret. */

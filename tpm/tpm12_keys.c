@@ -294,7 +294,7 @@ CK_RV tpm12_approve_ma(struct tpm12 *t, const struct tpm_domain *d, uint8_t msa_
 		memcpy(msa_hmac, t->approval_hmac, TPM12_DIGEST);
 		return CKR_OK;
 	}
-	r = Tspi_Context_CreateObject(t->ctx, TSS_OBJECT_TYPE_MIGDATA, 0, &m);
+	r = tpm12_migdata(t, &m);
 	if (r == TSS_SUCCESS)
 		r = Tspi_SetAttribData(m, TSS_MIGATTRIB_AUTHORITY_DATA, TSS_MIGATTRIB_AUTHORITY_MSALIST,
 				       TPM12_DIGEST, ma_digest);
@@ -320,8 +320,6 @@ CK_RV tpm12_approve_ma(struct tpm12 *t, const struct tpm_domain *d, uint8_t msa_
 		t->approval_known = true;
 	}
 out:
-	if (m)
-		Tspi_Context_CloseObject(t->ctx, m);
 	return rv;
 }
 

@@ -267,7 +267,7 @@ static TSS_RESULT ticket(struct tpm12 *t, const struct tpm_domain *d, const uint
 			 const uint8_t *restrict_ticket, const uint8_t *sig, size_t sig_len,
 			 TSS_HMIGDATA *m, TSS_HKEY *hma)
 {
-	TSS_RESULT r = Tspi_Context_CreateObject(t->ctx, TSS_OBJECT_TYPE_MIGDATA, 0, m);
+	TSS_RESULT r = tpm12_migdata(t, m);
 
 	if (r == TSS_SUCCESS)
 		r = Tspi_SetAttribData(*m, TSS_MIGATTRIB_AUTHORITY_DATA, TSS_MIGATTRIB_AUTHORITY_MSALIST,
@@ -338,8 +338,6 @@ static CK_RV export_run(struct tpm12 *t, const struct tpm_domain *d, struct expo
 				rv = tpm12_take_blob(t, p, n, &e->migrated);
 		}
 	}
-	if (m)
-		Tspi_Context_CloseObject(t->ctx, m);
 	if (hma)
 		Tspi_Context_CloseObject(t->ctx, hma);
 	if (hd)
@@ -536,8 +534,6 @@ static CK_RV import_run(struct tpm12 *t, const struct tpm_domain *d, struct impo
 		r = Tspi_GetAttribData(hk, TSS_TSPATTRIB_KEY_BLOB, TSS_TSPATTRIB_KEYBLOB_BLOB, &n, &p);
 	if (r == TSS_SUCCESS)
 		rv = tpm12_take_blob(t, p, n, &x->converted);
-	if (m)
-		Tspi_Context_CloseObject(t->ctx, m);
 	if (hma)
 		Tspi_Context_CloseObject(t->ctx, hma);
 	if (hk)

@@ -8,3 +8,4 @@ tests_tpm12_tpm12_backend_test_LDADD = libtpmha-core.la $(CRYPTO_LIBS) $(TSPI_LI
 	$(AX_PTHREAD_LIBS)
 TESTS += tests/tpm12/tpm12-backend.sh
 dist_noinst_SCRIPTS += tests/tpm12/tpm12-backend.sh
+EXTRA_DIST += tests/tpm12/lsan.supp

@@ -416,5 +416,6 @@ int main(int argc, char **argv)
 		bench(a, opt.bench);
 	a->ops->close(a);
 	printf("1..%d\n", n_tests);
+	fflush(stdout); /* before a leak checker's report at exit */
 	return n_failed ? 1 : 0;
 }
