@@ -344,7 +344,6 @@ static CK_RV query_info(struct tpm12 *t)
 	uint8_t buf[256];
 	size_t n = 0;
 	TSS_RESULT r;
-	uint32_t manu;
 	size_t k = 0;
 
 	memset(&t->info, 0, sizeof(t->info));
@@ -352,12 +351,10 @@ static CK_RV query_info(struct tpm12 *t)
 	r = get_cap(t, TSS_TPMCAP_PROPERTY, TSS_TPMCAP_PROP_MANUFACTURER, buf, sizeof(buf), &n);
 	if (r != TSS_SUCCESS)
 		return tpm12_rv(t, r, "asking the TPM for its manufacturer", 0);
-	manu = host32(buf, n);
-	for (int s = 24; s >= 0; s -= 8) {
-		char c = (char)(manu >> s);
-		if (c > 0x20 && c < 0x7f)
-			t->info.manufacturer[k++] = c;
-	}
+	/* four ASCII characters as the TPM sent them (TSPI leaves this one unswapped) */
+	for (size_t i = 0; i < 4 && i < n; i++)
+		if (buf[i] > 0x20 && buf[i] < 0x7f)
+			t->info.manufacturer[k++] = (char)buf[i];
 	/* TPM_CAP_VERSION_VAL: TPM_CAP_VERSION_INFO, tag(2) version(4) specLevel(2)
 	 * errataRev(1) tpmVendorID(4) vendorSpecificSize(2) vendorSpecific */
 	r = get_cap(t, TSS_TPMCAP_VERSION_VAL, 0, buf, sizeof(buf), &n);
@@ -366,11 +363,11 @@ static CK_RV query_info(struct tpm12 *t)
 	if (n >= 15) {
 		uint16_t level = be16(buf + 6), vs = be16(buf + 13);
 
+		/* version: major minor revMajor revMinor (the firmware's revision) */
 		t->info.fw_major = buf[4];
 		t->info.fw_minor = buf[5];
-		snprintf(t->info.spec, sizeof(t->info.spec), "%u.%u rev %u", buf[2], buf[3],
-			 (unsigned)buf[8]);
-		(void)level;
+		snprintf(t->info.spec, sizeof(t->info.spec), "%u.%u level %u errata %u", buf[2] % 10u,
+			 buf[3] % 10u, level % 100u, buf[8] % 100u);
 		k = 0;
 		for (size_t i = 0; i < 4; i++)
 			if (buf[9 + i] > 0x20 && buf[9 + i] < 0x7f)

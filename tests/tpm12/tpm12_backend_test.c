@@ -31,6 +31,8 @@
 
 struct opts opt;
 
+static unsigned max_loaded; /* max_loaded_keys of the next open_unit() */
+
 CK_RV open_unit(unsigned port, const char *store, struct tpm_backend **tb)
 {
 	struct tpmha_config *cfg = NULL;
@@ -39,6 +41,7 @@ CK_RV open_unit(unsigned port, const char *store, struct tpm_backend **tb)
 	if (rv != CKR_OK)
 		return rv;
 	cfg->tpm_version = 12;
+	cfg->max_loaded_keys = max_loaded;
 	cfg->tcsd_port = port;
 	free(cfg->store_dir);
 	cfg->store_dir = strdup(store);
@@ -358,6 +361,53 @@ static void test_keys(struct tpm_backend *tb)
 	tpm_blob_release(&iblob);
 }
 
+/* More keys in use than the backend keeps loaded: the LRU evicts and reloads. */
+static void test_lru(void)
+{
+	struct tpm_key_spec spec = { .type = TPM_KEY_RSA, .rsa_bits = 2048, .sign = true };
+	struct tpm_backend *tb = NULL;
+	struct tpm_auth auth;
+	struct tpm_blob blob[4] = { { 0 } };
+	struct tpm_public pub[4];
+	struct tpm_key *k[4] = { NULL };
+	EVP_PKEY *pk[4] = { NULL };
+	uint8_t digest[32], di[64], sig[256];
+	size_t di_len, sig_len;
+	const uint8_t *prefix = rsa_pad_digestinfo_prefix(HASH_SHA1, &di_len);
+	int good = 0;
+
+	max_loaded = 2;
+	if (!CHECK_RV(open_unit(opt.a, unit_store('A'), &tb), CKR_OK, "open A keeping 2 keys loaded")) {
+		max_loaded = 0;
+		return;
+	}
+	max_loaded = 0;
+	random_auth(&auth, false);
+	for (int i = 0; i < 4; i++) {
+		if (tb->ops->key_generate(tb, &spec, &auth, &blob[i], &pub[i]) != CKR_OK ||
+		    tb->ops->key_open(tb, &blob[i], &auth, &k[i]) != CKR_OK)
+			break;
+		pk[i] = soft_public(&pub[i]);
+	}
+	memcpy(di, prefix, di_len);
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 4; i++) {
+			RAND_bytes(digest, 20);
+			memcpy(di + di_len, digest, 20);
+			sig_len = sizeof(sig);
+			if (k[i] && tb->ops->rsa_sign_pkcs1(tb, k[i], di, di_len + 20, sig, &sig_len) == CKR_OK &&
+			    verify_pkcs1(pk[i], HASH_SHA1, digest, sig, sig_len))
+				good++;
+		}
+	check(good == 12, "4 keys signing in turn with 2 kept loaded: %d of 12 signatures verify", good);
+	for (int i = 0; i < 4; i++) {
+		tb->ops->key_close(tb, k[i]);
+		EVP_PKEY_free(pk[i]);
+		tpm_blob_release(&blob[i]);
+	}
+	tb->ops->close(tb);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -405,6 +455,7 @@ int main(int argc, char **argv)
 	test_basics(a);
 	test_seal(a, NULL);
 	test_keys(a);
+	test_lru();
 	test_fork_threads(a);
 	if (opt.b && opt.c)
 		test_migration(a);
