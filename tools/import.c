@@ -307,7 +307,10 @@ static int create_pair(struct cli *c, CK_SESSION_HANDLE h, const struct key_part
 	ADD(qt, nq, CKA_TOKEN, &yes, sizeof(yes));
 	ADD(qt, nq, CKA_PRIVATE, &yes, sizeof(yes));
 	ADD(qt, nq, CKA_SENSITIVE, &yes, sizeof(yes));
-	ADD(qt, nq, CKA_EXTRACTABLE, &no, sizeof(no));
+	/* CKA_EXTRACTABLE left out, the token decides: FALSE without a migration domain,
+	 * TRUE (the key may be replicated) in one — unless --unit-only. */
+	if (cli_has(c, "unit-only"))
+		ADD(qt, nq, CKA_EXTRACTABLE, &no, sizeof(no));
 	ADD(qt, nq, CKA_SIGN, &yes, sizeof(yes));
 	ADD(pt, np, CKA_CLASS, &pub_class, sizeof(pub_class));
 	ADD(pt, np, CKA_TOKEN, &yes, sizeof(yes));
@@ -559,6 +562,7 @@ static const struct cli_opt key_import_opts[] = {
 	{ "file", "FILE", "the private key: PEM or DER, PKCS#8, PKCS#1 or SEC1, not encrypted" },
 	{ "label", "LABEL", "the key's CKA_LABEL (default: FILE's name without extension)" },
 	{ "id", "HEX", "the key's CKA_ID (default: SHA-1 of the public key, as for generated keys)" },
+	{ "unit-only", NULL, "in a token with a migration domain: keep this key on this unit (never replicated)" },
 	OPT_USER_PIN,
 	OPT_END,
 };
@@ -567,11 +571,13 @@ const struct cli_cmd key_import = {
 	.name = "import",
 	.summary = "import an RSA or EC private key into the TPM",
 	.run = cmd_key_import,
-	.usage = "(--token LABEL | --serial SERIAL) --file FILE [--label LABEL] [--id HEX]",
+	.usage = "(--token LABEL | --serial SERIAL) --file FILE [--label LABEL] [--id HEX] [--unit-only]",
 	.opts = key_import_opts,
 	.more = "The TPM wraps the key (C_CreateObject with a CKO_PRIVATE_KEY template); the\n"
 		"token keeps only the wrapped blob, and the public key as a CKO_PUBLIC_KEY object\n"
 		"with the same ID and label. Keys the TPM cannot hold (sizes, curves) are refused.\n"
+		"In a token with a migration domain the key may be replicated to approved units\n"
+		"(tpmha replicate), unless --unit-only.\n"
 		"The file stays as it is: delete it yourself if the TPM is to be the only copy.\n"
 		"\n"
 		"Example:\n"

@@ -202,7 +202,10 @@ static int generate(struct cli *c, CK_SESSION_HANDLE h, const struct key_type *k
 	ADD(qt, nq, CKA_TOKEN, &yes, sizeof(yes));
 	ADD(qt, nq, CKA_PRIVATE, &yes, sizeof(yes));
 	ADD(qt, nq, CKA_SENSITIVE, &yes, sizeof(yes));
-	ADD(qt, nq, CKA_EXTRACTABLE, &no, sizeof(no));
+	/* CKA_EXTRACTABLE left out, the token decides: FALSE without a migration domain,
+	 * TRUE (the key may be replicated) in one — unless --unit-only. */
+	if (cli_has(c, "unit-only"))
+		ADD(qt, nq, CKA_EXTRACTABLE, &no, sizeof(no));
 	ADD(qt, nq, CKA_SIGN, &yes, sizeof(yes));
 	ADD(qt, nq, CKA_LABEL, label, strlen(label));
 	if (id_len) {
@@ -501,6 +504,7 @@ static const struct cli_opt generate_opts[] = {
 	{ "label", "LABEL", "the key's CKA_LABEL (must be new in the token)" },
 	{ "id", "HEX", "the key's CKA_ID (default: SHA-1 of the public key)" },
 	{ "pubout", "FILE", "also write the public key to FILE (PEM)" },
+	{ "unit-only", NULL, "in a token with a migration domain: keep this key on this unit (never replicated)" },
 	OPT_USER_PIN,
 	OPT_END,
 };
@@ -509,11 +513,14 @@ static const struct cli_cmd key_generate = {
 	.name = "generate",
 	.summary = "generate a key pair inside the TPM",
 	.run = cmd_key_generate,
-	.usage = "(--token LABEL | --serial SERIAL) --type TYPE --label LABEL [--id HEX] [--pubout FILE]",
+	.usage = "(--token LABEL | --serial SERIAL) --type TYPE --label LABEL [--id HEX] [--pubout FILE] [--unit-only]",
 	.opts = generate_opts,
-	.more = "The private key is made by the TPM and never leaves it; the token also gets\n"
-		"the public key (CKO_PUBLIC_KEY) with the same CKA_ID and CKA_LABEL. RSA keys can\n"
-		"sign and decrypt, EC keys sign. `tpmha status` lists the types this TPM makes.\n"
+	.more = "The private key is made by the TPM; the token also gets the public key\n"
+		"(CKO_PUBLIC_KEY) with the same CKA_ID and CKA_LABEL. RSA keys can sign and\n"
+		"decrypt, EC keys sign. `tpmha status` lists the types this TPM makes.\n"
+		"In a token without a migration domain the key never leaves this TPM. In a domain\n"
+		"token the TPM will duplicate it, but only to units the domain's migration\n"
+		"authority approved (tpmha replicate); --unit-only makes it stay here anyway.\n"
 		"\n"
 		"Examples:\n"
 		"  tpmha key generate --token web --type rsa:2048 --label tls --id 01\n"
