@@ -19,7 +19,9 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "common/ossl.h"   /* enum hash_alg */
 #include "tokens/token.h" /* PIN_MIN_LEN, PIN_MAX_LEN */
+#include "tpmha/tpmha.h"  /* the vendor classes and function list */
 
 /* Exit statuses (docs/cli.md). */
 #define CLI_OK 0
@@ -131,6 +133,11 @@ CK_RV cli_attr(struct cli *c, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIB
 CK_ULONG cli_attr_ulong(struct cli *c, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
 			CK_ATTRIBUTE_TYPE type, CK_ULONG dflt);
 
+/* The module's vendor function list (C_GetInterface "Vendor tpmha"); starts the module. */
+int cli_vendor(struct cli *c, const TPMHA_FUNCTION_LIST **out);
+/* "tpmha: the module's log (FILE) says more": after a failure it explains there. */
+void cli_log_hint(struct cli *c);
+
 /* ---- small helpers (p11.c) ---- */
 /* Hex with optional ':' between bytes; CLI_OK or a usage error naming the option. */
 int cli_hex_parse(const struct cli *c, const char *opt, const char *text, uint8_t *out, size_t max,
@@ -140,6 +147,16 @@ void cli_hex(char *out, const uint8_t *p, size_t n);
 /* CKA_EC_PARAMS (DER namedCurve) ↔ "p256" / "p384"; NULL when not one we know. */
 const char *cli_ec_name(const uint8_t *der, size_t len);
 const uint8_t *cli_ec_params(const char *name, size_t *len);
+
+/* ---- whole files (fileio.c) ---- */
+/* The file into memory (a NUL after it; free with cli_file_free, which wipes it).
+ * Messages name the option. An empty file is refused. */
+int cli_file_read(const char *opt, const char *path, size_t max, uint8_t **data, size_t *len);
+void cli_file_free(uint8_t *data, size_t len);
+/* Written beside PATH and renamed over it: all or nothing. */
+int cli_file_write(const char *opt, const char *path, const void *data, size_t len);
+#define CLI_SMALL_FILE_MAX (64 * 1024)       /* domain, unit and approval files */
+#define CLI_BUNDLE_MAX (16u * 1024 * 1024)  /* a bundle (migration/format.h: FORMAT_MAX_SIZE) */
 
 /* ---- JSON output (json.c) ---- */
 #define JW_MAX_DEPTH 16
@@ -165,6 +182,11 @@ extern const struct cli_cmd token_cmd;  /* token.c */
 extern const struct cli_cmd pin_cmd;    /* token.c */
 extern const struct cli_cmd key_cmd;    /* key.c */
 extern const struct cli_cmd cert_cmd;   /* import.c */
+extern const struct cli_cmd domain_cmd; /* domain.c */
+extern const struct cli_cmd unit_cmd;   /* unit.c */
+extern const struct cli_cmd approval_cmd; /* approval.c */
+extern const struct cli_cmd replicate_cmd; /* replicate.c */
+extern const struct cli_cmd receive_cmd;   /* receive.c */
 
 int cmd_token_list(struct cli *c); /* status.c, in token.c's table */
 
@@ -180,5 +202,46 @@ int cli_name_unused(struct cli *c, CK_SESSION_HANDLE h, CK_OBJECT_CLASS klass, c
 int cli_delete(struct cli *c, const struct token_ref *t, CK_SESSION_HANDLE h,
 		   const CK_OBJECT_CLASS *classes, size_t nclasses, const char *what);
 const char *cli_class_name(CK_OBJECT_CLASS klass); /* "private key" */
+
+/* ---- migration objects (unit.c), shared by unit, approval, replicate, status ---- */
+struct unit_file;
+/* The token's unit (CKO_TPMHA_UNIT) or approval (CKO_TPMHA_APPROVAL) object for this
+ * file: the one there already (a unit by its id, an approval by its bytes), or a new
+ * one (C_CreateObject, CKA_VALUE = the file). *added says which. */
+int cli_migration_object(struct cli *c, CK_SESSION_HANDLE h, CK_OBJECT_CLASS klass, const uint8_t *file,
+			 size_t len, CK_OBJECT_HANDLE *out, bool *added);
+/* The label inside a unit file (strdup'ed), NULL if it has none or does not parse. */
+char *cli_unit_label(const uint8_t *file, size_t len);
+/* This unit's identity (TPMHA_GetUnitIdentity, no label), parsed. */
+int cli_local_unit(struct cli *c, struct unit_file *out);
+
+/* ---- migration files (domain.c) ---- */
+struct domain_file;
+/* Read and parse a domain / unit identity file given by option OPT (messages name it);
+ * bytes (if not NULL) get the file itself (cli_file_free). */
+int cli_domain_read(const char *opt, const char *path, struct domain_file *d, uint8_t **bytes, size_t *len);
+int cli_unit_read(const char *opt, const char *path, struct unit_file *u, uint8_t **bytes, size_t *len);
+
+/* ---- the migration authority (ma.c) ---- */
+/* Where the MA key is: a PKCS#11 module and a URI, or (low assurance) a PEM file. */
+#define OPT_MA \
+	{ "ma-module", "PATH", "the PKCS#11 module holding the migration authority (MA) key" }, \
+	{ "ma-key", "URI", "the MA's private key there, as a PKCS#11 URI (token, object, id, type)" }, \
+	{ "ma-pin-file", "FILE", "read the MA token's user PIN (or the PEM pass phrase) from FILE" }, \
+	{ "ma-pin-env", "VAR", "read the MA token's user PIN (or the PEM pass phrase) from VAR" }, \
+	{ "ma-key-file", "FILE", "low assurance: the MA's private key in a PEM file on this machine" }
+
+struct ma;
+/* Open the MA key the options name and log in (the PIN from --ma-pin-file, --ma-pin-env
+ * or the terminal); its public key must be RSA-2048 or EC P-256. */
+int ma_open(struct cli *c, struct ma **out);
+/* DER SubjectPublicKeyInfo (owned by m). */
+const uint8_t *ma_spki(const struct ma *m, size_t *len);
+const char *ma_describe(const struct ma *m); /* "RSA-2048 key pkcs11:... in MODULE" */
+/* The MA's signature over msg with hash, in the form docs/formats.md gives: RSA
+ * PKCS#1 v1.5 (256 bytes), ECDSA r || s (64 bytes). Checked against the public key. */
+int ma_sign(struct cli *c, struct ma *m, const uint8_t *msg, size_t len, enum hash_alg hash, uint8_t *sig,
+	    size_t *sig_len);
+void ma_close(struct ma *m); /* NULL fine */
 
 #endif

@@ -70,6 +70,18 @@ static const struct {
 	E(CKR_CRYPTOKI_NOT_INITIALIZED, "the module is not initialized"),
 	E(CKR_CRYPTOKI_ALREADY_INITIALIZED, "the module is already initialized"),
 	E(CKR_CURVE_NOT_SUPPORTED, "the TPM does not support this curve"),
+	E(CKR_KEY_NOT_WRAPPABLE, "the migration authority has not approved that unit (tpmha domain approve, "
+				 "then give the approval to tpmha replicate)"),
+	E(CKR_KEY_UNEXTRACTABLE, "this token has no migration domain: its keys never leave this unit"),
+	E(CKR_WRAPPED_KEY_INVALID, "the bundle is not for this unit, is from another domain, or was changed "
+				   "on the way (the module's log says which)"),
+	E(CKR_WRAPPED_KEY_LEN_RANGE, "the bundle is truncated or too large"),
+	E(CKR_WRAPPING_KEY_HANDLE_INVALID, "no such unit object in the token"),
+	E(CKR_WRAPPING_KEY_TYPE_INCONSISTENT, "the destination is not a unit object"),
+	E(CKR_UNWRAPPING_KEY_HANDLE_INVALID, "not this unit's own unit object"),
+	E(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, "the unwrapping key is not a unit object"),
+	E(CKR_SIGNATURE_INVALID, "the signature does not verify"),
+	E(CKR_DATA_LEN_RANGE, "the data is too long or too short"),
 };
 #undef E
 
@@ -126,6 +138,20 @@ int cli_fail_rv(struct cli *c, CK_RV rv, const char *fmt, ...)
 	return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ? CLI_PIN : CLI_FAILED;
 }
 
+/* Where the module writes what it knows about a failure (migration refusals say
+ * there which check failed). */
+void cli_log_hint(struct cli *c)
+{
+	const struct tpmha_config *cfg;
+
+	if (!c->p11_ready || tpmha_admin_config(&cfg) != CKR_OK || !cfg->log_target)
+		return;
+	if (strncmp(cfg->log_target, "file:", 5) == 0)
+		fprintf(stderr, "tpmha: the module's log (%s) says more\n", cfg->log_target + 5);
+	else if (strcmp(cfg->log_target, "syslog") == 0)
+		fprintf(stderr, "tpmha: the module's log (syslog) says more\n");
+}
+
 /* ---- the module ---- */
 
 int cli_p11_start(struct cli *c)
@@ -143,6 +169,32 @@ int cli_p11_start(struct cli *c)
 		return cli_fail_rv(c, rv, "cannot start the tpmha module with the configuration %s",
 				   conf ? conf : config_default_path());
 	c->p11_ready = true;
+	return CLI_OK;
+}
+
+/* PKCS#11 3.0's CK_INTERFACE (p11-kit's header here predates it), and the module's
+ * C_GetInterface: the CLI links the module's code, so it calls it directly. */
+struct cli_interface {
+	CK_UTF8CHAR *name;
+	void *functions;
+	CK_FLAGS flags;
+};
+CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version, struct cli_interface **out,
+		     CK_FLAGS flags);
+
+int cli_vendor(struct cli *c, const TPMHA_FUNCTION_LIST **out)
+{
+	struct cli_interface *itf = NULL;
+	CK_RV rv;
+	int rc = cli_p11_start(c);
+
+	if (rc != CLI_OK)
+		return rc;
+	rv = C_GetInterface((CK_UTF8CHAR_PTR)TPMHA_INTERFACE_NAME, NULL, &itf, 0);
+	if (rv != CKR_OK || !itf || !itf->functions)
+		return cli_fail_rv(c, rv != CKR_OK ? rv : CKR_GENERAL_ERROR,
+				   "the module has no \"%s\" interface", TPMHA_INTERFACE_NAME);
+	*out = itf->functions;
 	return CLI_OK;
 }
 

@@ -4,8 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migration/files.h"
 #include "module/admin.h"
 #include "tools/cli.h"
+
+/* The domain a new token is bound to (--domain). */
+struct new_domain {
+	uint8_t *bytes;
+	size_t len;
+	struct domain_file d;
+};
 
 /* ---- token init ---- */
 
@@ -55,16 +63,26 @@ static int set_user_pin(struct cli *c, const struct token_ref *t, const struct p
 }
 
 static int init_token(struct cli *c, const char *label, const struct pin *so, const struct pin *user,
-		      const struct token_ref *before, size_t nbefore)
+		      const struct token_ref *before, size_t nbefore, const struct new_domain *dom)
 {
 	CK_UTF8CHAR padded[32];
 	struct token_ref t;
+	const TPMHA_FUNCTION_LIST *v;
+	CK_SLOT_ID made;
 	CK_RV rv;
 	int rc;
 
 	memset(padded, ' ', sizeof(padded));
 	memcpy(padded, label, strlen(label));
-	rv = c->p11->C_InitToken(FREE_SLOT_ID, (CK_UTF8CHAR_PTR)so->value, so->len, padded);
+	if (dom) {
+		/* C_InitToken plus the domain: the vendor function list. */
+		if ((rc = cli_vendor(c, &v)) != CLI_OK)
+			return rc;
+		rv = v->TPMHA_InitDomainToken(FREE_SLOT_ID, (CK_UTF8CHAR_PTR)so->value, so->len, padded, dom->bytes,
+					      dom->len, &made);
+	} else {
+		rv = c->p11->C_InitToken(FREE_SLOT_ID, (CK_UTF8CHAR_PTR)so->value, so->len, padded);
+	}
 	if (rv != CKR_OK)
 		return cli_fail_rv(c, rv, "cannot create the token \"%s\"", label);
 	rc = find_new_token(c, label, before, nbefore, &t);
@@ -80,6 +98,12 @@ static int init_token(struct cli *c, const char *label, const struct pin *so, co
 		return rc;
 	}
 	printf("token \"%s\" created: serial %s, slot %lu\n", label, t.serial, (unsigned long)t.slot);
+	if (dom) {
+		char fp[65];
+		cli_hex(fp, dom->d.fingerprint, sizeof(dom->d.fingerprint));
+		printf("migration domain \"%s\" (fingerprint %s): its keys may be replicated to the units its\n"
+		       "migration authority approves\n", dom->d.label, fp);
+	}
 	return CLI_OK;
 }
 
@@ -89,6 +113,8 @@ static int cmd_token_init(struct cli *c)
 	struct token_ref *before = NULL;
 	size_t nbefore = 0;
 	struct pin so = { 0 }, user = { 0 };
+	struct new_domain dom = { 0 };
+	bool with_domain = cli_has(c, "domain");
 	char what[96];
 	int rc;
 
@@ -96,6 +122,9 @@ static int cmd_token_init(struct cli *c)
 		return rc;
 	if (strlen(label) > 32)
 		return cli_usage(c, "--label: a token label has at most 32 bytes");
+	/* The domain file first: a wrong one is refused before any PIN is asked. */
+	if (with_domain && (rc = cli_domain_read("domain", cli_get(c, "domain"), &dom.d, &dom.bytes, &dom.len)) != CLI_OK)
+		goto out;
 	if ((rc = cli_p11_start(c)) != CLI_OK || (rc = cli_tokens(c, &before, &nbefore)) != CLI_OK)
 		goto out;
 	for (size_t i = 0; i < nbefore; i++)
@@ -110,11 +139,13 @@ static int cmd_token_init(struct cli *c)
 	snprintf(what, sizeof(what), "new user PIN of token \"%s\"", label);
 	rc = cli_pin_get(c, "pin-file", "pin-env", what, true, &user);
 	if (rc == CLI_OK)
-		rc = init_token(c, label, &so, &user, before, nbefore);
+		rc = init_token(c, label, &so, &user, before, nbefore, with_domain ? &dom : NULL);
 out:
 	cli_pin_clear(&so);
 	cli_pin_clear(&user);
 	free(before);
+	domain_file_release(&dom.d);
+	cli_file_free(dom.bytes, dom.len);
 	return rc;
 }
 
@@ -200,6 +231,7 @@ out:
 
 static const struct cli_opt init_opts[] = {
 	{ "label", "LABEL", "the new token's label (up to 32 bytes; must be new)" },
+	{ "domain", "FILE", "bind the token to this migration domain (tpmha domain create)" },
 	OPT_SO_PIN,
 	OPT_USER_PIN,
 	OPT_END,
@@ -209,15 +241,20 @@ static const struct cli_cmd token_init = {
 	.name = "init",
 	.summary = "create a token and set its SO and user PINs",
 	.run = cmd_token_init,
-	.usage = "--label LABEL [--so-pin-file FILE | --so-pin-env VAR] [--pin-file FILE | --pin-env VAR]",
+	.usage = "--label LABEL [--domain FILE] [--so-pin-file FILE | --so-pin-env VAR] [--pin-file FILE | --pin-env VAR]",
 	.opts = init_opts,
 	.more = "The token is made on the free slot (C_InitToken on slot 0), then its user PIN is\n"
 		"set (C_InitPIN). New PINs have 4 to 128 characters and are asked twice at the\n"
 		"terminal. If setting the user PIN fails, the new token is removed again.\n"
 		"\n"
-		"Example:\n"
+		"With --domain (TPMHA_InitDomainToken) the token belongs to a migration domain:\n"
+		"its keys are made so the TPM duplicates them only to units the domain's migration\n"
+		"authority approves (tpmha replicate). Without it, keys never leave this TPM.\n"
+		"\n"
+		"Examples:\n"
 		"  tpmha token init --label web\n"
-		"  tpmha token init --label web --so-pin-file so.pin --pin-file user.pin\n",
+		"  tpmha token init --label web --so-pin-file so.pin --pin-file user.pin\n"
+		"  tpmha token init --label web --domain domain.tpmha\n",
 };
 
 static const struct cli_opt list_opts[] = { OPT_JSON, OPT_END };

@@ -10,10 +10,10 @@
 #include "conf/conf.h"
 #include "tools/cli.h"
 
-/* The top of the tree. Later commands (domain, unit, replicate, receive) are one
- * line each here, and a file of their own. */
+/* The top of the tree: one line each here, and a file of their own. */
 static const struct cli_cmd *const top_cmds[] = {
-	&status_cmd, &token_cmd, &key_cmd, &cert_cmd, &pin_cmd, NULL,
+	&status_cmd, &token_cmd, &key_cmd, &cert_cmd, &pin_cmd,
+	&domain_cmd, &unit_cmd, &approval_cmd, &replicate_cmd, &receive_cmd, NULL,
 };
 
 static const char exit_help[] =
