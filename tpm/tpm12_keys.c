@@ -400,8 +400,8 @@ CK_RV tpm12_key_generate(struct tpm_backend *tb, const struct tpm_key_spec *spec
 
 /* --- import --- */
 
-/* SRK's TPM_PUBKEY: TPM_GetPubKey on the SRK is refused unless readSRKPub is set,
- * so it is read with the owner's authorization, once. */
+/* SRK's TPM_PUBKEY, once: TPM_GetPubKey (SRK auth) where the TPM's readSRKPub is
+ * set, else TPM_OwnerReadInternalPub with the owner's authorization. */
 CK_RV tpm12_srk_public(struct tpm12 *t)
 {
 	BYTE *p = NULL;
@@ -411,7 +411,12 @@ CK_RV tpm12_srk_public(struct tpm12 *t)
 
 	if (t->srk_known)
 		return CKR_OK;
-	r = Tspi_TPM_OwnerGetSRKPubKey(t->htpm, &n, &p);
+	r = Tspi_Key_GetPubKey(t->hsrk, &n, &p);
+	if (r != TSS_SUCCESS && !tpm12_is_comm_error(r)) {
+		LOGD("TPM_GetPubKey on the SRK: %s (readSRKPub is clear); asking as the owner",
+		     Trspi_Error_String(r));
+		r = Tspi_TPM_OwnerGetSRKPubKey(t->htpm, &n, &p);
+	}
 	if (r != TSS_SUCCESS)
 		return tpm12_rv(t, r, "reading the SRK's public key (owner authorized)", 0);
 	if (tpm12_take(t, p, n, t->srk_pub, sizeof(t->srk_pub), &got) != CKR_OK ||
