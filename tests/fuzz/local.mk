@@ -1,7 +1,15 @@
 # The migration parsers under libFuzzer: ./configure CC=clang --enable-fuzzing, then
 # `make fuzz` (FUZZ_SECONDS, default 60). tests/fuzz/fuzz.sh does both in its own
-# build directory, which is how ./quickstart check runs it.
+# build directory ($(top_builddir)/_fuzz): `make check-fuzz` from any build, which is
+# how ./quickstart check runs it. Not part of `make check`.
 dist_noinst_SCRIPTS += tests/fuzz/fuzz.sh
+FUZZ_SECONDS ?= 60
+check-fuzz:
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' FUZZ_SECONDS='$(FUZZ_SECONDS)' \
+		$(SHELL) $(abs_top_srcdir)/tests/fuzz/fuzz.sh
+clean-fuzz:
+	rm -rf $(abs_top_builddir)/_fuzz
+.PHONY: check-fuzz clean-fuzz
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_migration tests/fuzz/seeds
 tests_fuzz_fuzz_migration_SOURCES = tests/fuzz/fuzz_migration.c
@@ -9,7 +17,6 @@ tests_fuzz_fuzz_migration_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,unde
 tests_fuzz_fuzz_migration_LDADD = libtpmha-core.la
 tests_fuzz_seeds_SOURCES = tests/fuzz/seeds.c
 tests_fuzz_seeds_LDADD = libtpmha-core.la
-FUZZ_SECONDS ?= 60
 fuzz: tests/fuzz/fuzz_migration tests/fuzz/seeds
 	rm -rf tests/fuzz/corpus && mkdir -p tests/fuzz/corpus tests/fuzz/artifacts
 	tests/fuzz/seeds tests/fuzz/corpus
