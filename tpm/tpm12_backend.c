@@ -221,6 +221,20 @@ static void drop_context(struct tpm12 *t, bool send)
 	t->hmig = 0;
 }
 
+static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t connect_once = PTHREAD_ONCE_INIT;
+
+/* A fork()ed child starts with the lock free, whatever a parent thread was doing. */
+static void connect_lock_reset(void)
+{
+	pthread_mutex_init(&connect_lock, NULL);
+}
+
+static void connect_lock_setup(void)
+{
+	pthread_atfork(NULL, NULL, connect_lock_reset);
+}
+
 static CK_RV connect_tcsd(struct tpm12 *t)
 {
 	TSS_UUID srk_uuid = TSS_UUID_SRK;
@@ -240,16 +254,21 @@ static CK_RV connect_tcsd(struct tpm12 *t)
 	 * reads TSS_TCSD_PORT from the environment at connect time (and the default
 	 * 30003 without it). So the configured port goes there, each time, right
 	 * before connecting (under our lock; another thread's getenv may race with it,
-	 * which is why nothing else of ours reads it). The host goes as the argument. */
-	snprintf(port, sizeof(port), "%u", t->port);
-	setenv("TSS_TCSD_PORT", port, 1);
+	 * which is why nothing else of ours reads it; one process-wide mutex keeps backends
+	 * of several units from connecting to each other's tcsd). The host goes as the
+	 * argument. */
 	host_len = (unsigned)strlen(t->host) + 1;
 	host_u = Trspi_Native_To_UNICODE((BYTE *)t->host, &host_len);
 	if (!host_u) {
 		rv = CKR_HOST_MEMORY;
 		goto fail;
 	}
+	snprintf(port, sizeof(port), "%u", t->port);
+	pthread_once(&connect_once, connect_lock_setup);
+	pthread_mutex_lock(&connect_lock); /* backends for several tcsds in one process */
+	setenv("TSS_TCSD_PORT", port, 1);
 	r = Tspi_Context_Connect(t->ctx, (TSS_UNICODE *)host_u);
+	pthread_mutex_unlock(&connect_lock);
 	free(host_u);
 	if (r != TSS_SUCCESS) {
 		LOGE("cannot reach tcsd at %s: %s (%s layer, 0x%x)", t->addr, Trspi_Error_String(r),
