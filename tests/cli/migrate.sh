@@ -14,7 +14,7 @@ build=${top_builddir:-$top}
 . "$top/tests/lib/tap.sh"
 . "$top/tests/cli/common.sh"
 
-TPMHA=$build/tpmha
+TPMHA=${TPMHA_CLI:-$build/tpmha} # TPMHA_CLI: e.g. a wrapper that runs it under valgrind
 MODULE=${TPMHA_MODULE:-$build/.libs/tpmha-pkcs11.so}
 SOFTHSM=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
