@@ -144,6 +144,9 @@ check 2 "another key cannot approve for this domain" 'is not the migration autho
 	"$TPMHA" domain approve --domain domain.tpmha --unit unitB.tpmha --out x.tpmha "${MA_EC[@]}"
 
 # --- a domain token on A ------------------------------------------------------------------------------
+check 2 "token init --domain with a file that is not a domain: refused before any PIN" \
+	'not a valid tpmha domain file' onA "$TPMHA" token init --label bad --domain unitB.tpmha
+check 0 "and no token was made" '^no tokens' onA "$TPMHA" token list
 check 0 "token init --domain on A" "^migration domain \"prod\" \\(fingerprint $FP\\)" \
 	onA "$TPMHA" token init --label web --domain domain.tpmha --so-pin-file so.pin --pin-file user.pin
 check 0 "an RSA key on A" '' onA "$TPMHA" key generate --token web --type rsa:2048 --label tls --id 01 \
