@@ -23,7 +23,8 @@ static const char exit_help[] =
 static const char top_more[] =
 	"PINs are never given on the command line: tpmha asks for them at the terminal\n"
 	"(without echo), or reads them with --pin-file FILE / --pin-env VAR (user PIN) and\n"
-	"--so-pin-file FILE / --so-pin-env VAR (SO PIN).\n"
+	"--so-pin-file FILE / --so-pin-env VAR (SO PIN); the migration authority's PIN or\n"
+	"pass phrase with --ma-pin-file FILE / --ma-pin-env VAR.\n"
 	"\n"
 	"tpmha uses the same configuration as the PKCS#11 module: the file named by\n"
 	"TPMHA_CONF (default %s), with TPMHA_TCTI and TPMHA_STORE\n"
