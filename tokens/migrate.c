@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/lock.h"
 #include "common/log.h"
@@ -89,7 +90,13 @@ static CK_RV local_unit_object(struct registry *r, struct store_object *row, uin
 	CK_OBJECT_CLASS klass = CKO_TPMHA_UNIT;
 	uint8_t *bytes;
 	size_t len = 0;
-	CK_RV rv = registry_unit_identity(r, "this unit", &file);
+	char host[LABEL_MAX + 1] = "";
+	CK_RV rv;
+
+	/* The object travels with the token, so it names this unit as others know it. */
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		host[0] = '\0';
+	rv = registry_unit_identity(r, host, &file);
 
 	memset(row, 0, sizeof(*row));
 	if (rv == CKR_OK && file.failed)

@@ -266,8 +266,9 @@ static CK_RV migration_object_complete(struct attrs *t, CK_OBJECT_CLASS klass)
 		rv = attrs_set(t, CKA_TPMHA_UNIT_ID, u.id, sizeof(u.id));
 		if (rv == CKR_OK)
 			rv = attrs_set_ulong(t, CKA_TPMHA_TPM_VERSION, (CK_ULONG)u.tpm.tpm_version);
-		if (rv == CKR_OK && u.label[0])
-			rv = attrs_default(t, CKA_LABEL, u.label, strlen(u.label));
+		/* The generic defaults already gave an empty label: the file's name wins. */
+		if (rv == CKR_OK && u.label[0] && !attrs_find(t, CKA_LABEL)->ulValueLen)
+			rv = attrs_set(t, CKA_LABEL, u.label, strlen(u.label));
 		unit_file_release(&u);
 	} else {
 		struct approval_file a;
