@@ -35,13 +35,6 @@ enum unit_tag {
 	UNIT_LABEL = 5,
 };
 
-enum approval_tag {
-	APPROVAL_DOMAIN_ID = 1,
-	APPROVAL_UNIT_ID = 2,
-	APPROVAL_SIGNATURE = 3,
-	APPROVAL_CREATED = 4,
-};
-
 #define MAX_BLOB 4096
 
 const char *hex_id(const uint8_t *id, size_t len, char *out, size_t out_len)
@@ -56,7 +49,7 @@ const char *hex_id(const uint8_t *id, size_t len, char *out, size_t out_len)
 }
 
 /* A tag seen twice, or one this version does not know: the file is not ours. */
-static bool record_once(const char *what, uint32_t *seen, const struct record *rec, unsigned max_tag)
+bool record_once(const char *what, uint32_t *seen, const struct record *rec, unsigned max_tag)
 {
 	if (rec->tag == 0 || rec->tag > max_tag) {
 		LOGW("%s: unknown record %u", what, rec->tag);
@@ -70,7 +63,7 @@ static bool record_once(const char *what, uint32_t *seen, const struct record *r
 	return true;
 }
 
-static bool record_label(const struct record *rec, char *out)
+bool record_label(const struct record *rec, char *out)
 {
 	if (rec->len > LABEL_MAX || memchr(rec->value, '\0', rec->len))
 		return false;
@@ -79,7 +72,7 @@ static bool record_label(const struct record *rec, char *out)
 	return true;
 }
 
-static bool record_blob(const struct record *rec, struct tpm_blob *out)
+bool record_blob(const struct record *rec, struct tpm_blob *out)
 {
 	return rec->len && rec->len <= MAX_BLOB && tpm_blob_copy(out, rec->value, rec->len) == CKR_OK;
 }
@@ -381,97 +374,18 @@ void unit_file_release(struct unit_file *u)
 		tpm_unit_identity_release(&u->tpm);
 }
 
-/* ---- approval ---- */
+/* ---- the MA's signatures, checked in software ---- */
 
-CK_RV approval_message(const struct domain_file *d, const struct unit_file *u, uint8_t *msg,
-		       size_t *msg_len, enum hash_alg *hash)
+CK_RV domain_ma_verify(const struct domain_file *d, enum hash_alg hash, const uint8_t *msg, size_t msg_len,
+		       const struct tpm_blob *sig)
 {
-	return tpm_approval_message(&d->tpm, &u->tpm, NULL, msg, msg_len, hash);
-}
-
-CK_RV approval_file_create(const struct domain_file *d, const struct unit_file *u, const uint8_t *sig,
-			   size_t sig_len, struct buf *out)
-{
-	format_begin(out, KIND_APPROVAL, FILES_VERSION);
-	format_put(out, APPROVAL_DOMAIN_ID, d->tpm.id, sizeof(d->tpm.id));
-	format_put(out, APPROVAL_UNIT_ID, u->id, sizeof(u->id));
-	format_put(out, APPROVAL_SIGNATURE, sig, sig_len);
-	format_put_u64(out, APPROVAL_CREATED, (uint64_t)time(NULL));
-	return out->failed ? CKR_HOST_MEMORY : CKR_OK;
-}
-
-CK_RV approval_file_parse(const uint8_t *data, size_t len, struct approval_file *out)
-{
-	struct format_reader fr;
-	struct record rec;
-	uint32_t seen = 0;
-	const uint32_t need = (1u << APPROVAL_DOMAIN_ID) | (1u << APPROVAL_UNIT_ID) | (1u << APPROVAL_SIGNATURE);
-	CK_RV rv;
-
-	memset(out, 0, sizeof(*out));
-	rv = format_open(&fr, data, len, KIND_APPROVAL, FILES_VERSION);
-	if (rv != CKR_OK)
-		return rv;
-	while (format_next(&fr, &rec)) {
-		bool ok;
-		if (!record_once(fr.what, &seen, &rec, APPROVAL_CREATED))
-			goto bad;
-		switch (rec.tag) {
-		case APPROVAL_DOMAIN_ID:
-			ok = record_fixed(&rec, out->domain_id, sizeof(out->domain_id));
-			break;
-		case APPROVAL_UNIT_ID:
-			ok = record_fixed(&rec, out->unit_id, sizeof(out->unit_id));
-			break;
-		case APPROVAL_SIGNATURE:
-			ok = rec.len <= 512 && record_blob(&rec, &out->signature);
-			break;
-		default:
-			ok = record_u64(&rec, &out->created);
-			break;
-		}
-		if (!ok) {
-			LOGW("%s: record %u is malformed", fr.what, rec.tag);
-			goto bad;
-		}
-	}
-	if (fr.r.failed || (seen & need) != need) {
-		LOGW("%s: truncated, or a required record is missing", fr.what);
-		goto bad;
-	}
-	return CKR_OK;
-bad:
-	approval_file_release(out);
-	return CKR_DATA_INVALID;
-}
-
-void approval_file_release(struct approval_file *a)
-{
-	if (a)
-		tpm_blob_release(&a->signature);
-}
-
-CK_RV approval_verify(const struct domain_file *d, const struct unit_file *u, const struct approval_file *a)
-{
-	uint8_t msg[256], digest[HASH_MAX_SIZE], em[512], expect[512], info[HASH_MAX_SIZE + 32];
-	size_t msg_len = sizeof(msg), prefix_len;
+	uint8_t digest[HASH_MAX_SIZE], em[512], expect[512], info[HASH_MAX_SIZE + 32];
+	size_t prefix_len;
 	const uint8_t *prefix;
-	enum hash_alg hash;
 	struct ma_key k;
-	char id[40];
 	CK_RV rv;
 
-	if (memcmp(a->domain_id, d->tpm.id, sizeof(a->domain_id)) != 0) {
-		LOGW("the approval is for another domain (%s)", hex_id(a->domain_id, 8, id, sizeof(id)));
-		return CKR_SIGNATURE_INVALID;
-	}
-	if (memcmp(a->unit_id, u->id, sizeof(u->id)) != 0) {
-		LOGW("the approval names unit %s, not %s", hex_id(a->unit_id, 8, id, sizeof(id)),
-		     u->label[0] ? u->label : "this one");
-		return CKR_SIGNATURE_INVALID;
-	}
-	if ((rv = approval_message(d, u, msg, &msg_len, &hash)) != CKR_OK ||
-	    (rv = hash_digest(hash, msg, msg_len, digest)) != CKR_OK ||
+	if ((rv = hash_digest(hash, msg, msg_len, digest)) != CKR_OK ||
 	    (rv = ma_key_from_spki(d->ma_spki.data, d->ma_spki.len, &k)) != CKR_OK)
 		return rv;
 	if (k.type == TPM_KEY_RSA) {
@@ -479,18 +393,13 @@ CK_RV approval_verify(const struct domain_file *d, const struct unit_file *u, co
 		prefix = rsa_pad_digestinfo_prefix(hash, &prefix_len);
 		memcpy(info, prefix, prefix_len);
 		memcpy(info + prefix_len, digest, hash_size(hash));
-		rv = a->signature.len == k.n_len &&
-				     pk_rsa_public(k.n, k.n_len, e, sizeof(e), a->signature.data, a->signature.len, em) == CKR_OK &&
-				     rsa_pad_pkcs1_sign(info, prefix_len + hash_size(hash), expect, k.n_len) == CKR_OK &&
-				     memcmp(em, expect, k.n_len) == 0 ?
-			     CKR_OK :
-			     CKR_SIGNATURE_INVALID;
-	} else {
-		rv = a->signature.len == 64 ? pk_ecdsa_verify(NID_X9_62_prime256v1, k.x, k.y, 32, digest,
-							     hash_size(hash), a->signature.data) :
-					      CKR_SIGNATURE_INVALID;
+		return sig->len == k.n_len &&
+				       pk_rsa_public(k.n, k.n_len, e, sizeof(e), sig->data, sig->len, em) == CKR_OK &&
+				       rsa_pad_pkcs1_sign(info, prefix_len + hash_size(hash), expect, k.n_len) == CKR_OK &&
+				       memcmp(em, expect, k.n_len) == 0 ?
+			       CKR_OK :
+			       CKR_SIGNATURE_INVALID;
 	}
-	if (rv == CKR_SIGNATURE_INVALID)
-		LOGW("the approval was not signed by this domain's migration authority");
-	return rv;
+	return sig->len == 64 ? pk_ecdsa_verify(NID_X9_62_prime256v1, k.x, k.y, 32, digest, hash_size(hash), sig->data) :
+				CKR_SIGNATURE_INVALID;
 }

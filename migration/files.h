@@ -9,6 +9,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "common/buf.h"
+#include "migration/format.h"
 #include "tpm/backend.h"
 
 #define FILES_VERSION 1
@@ -29,13 +30,6 @@ struct unit_file {
 	char label[LABEL_MAX + 1]; /* a name for people, e.g. the host name */
 };
 
-struct approval_file {
-	uint8_t domain_id[16];
-	uint8_t unit_id[UNIT_ID_LEN];
-	struct tpm_blob signature; /* RSA: PKCS#1 v1.5; EC: r || s */
-	uint64_t created;
-};
-
 /* A new domain for an MA public key (DER SubjectPublicKeyInfo, RSA-2048 or EC P-256). */
 CK_RV domain_file_create(const uint8_t *ma_spki, size_t spki_len, const char *label, struct buf *out);
 CK_RV domain_file_parse(const uint8_t *data, size_t len, struct domain_file *out);
@@ -46,18 +40,19 @@ CK_RV unit_file_create(const struct tpm_unit_identity *u, const char *label, str
 CK_RV unit_file_parse(const uint8_t *data, size_t len, struct unit_file *out);
 void unit_file_release(struct unit_file *u);
 
-/* What the MA signs to approve unit u in domain d, and with which hash. */
-CK_RV approval_message(const struct domain_file *d, const struct unit_file *u, uint8_t *msg,
-		       size_t *msg_len, enum hash_alg *hash);
-CK_RV approval_file_create(const struct domain_file *d, const struct unit_file *u, const uint8_t *sig,
-			   size_t sig_len, struct buf *out);
-CK_RV approval_file_parse(const uint8_t *data, size_t len, struct approval_file *out);
-void approval_file_release(struct approval_file *a);
-/* Is a the MA's approval of u in d? CKR_SIGNATURE_INVALID with a log line if it was
- * signed by another key or for another unit; checked in software before a TPM sees it. */
-CK_RV approval_verify(const struct domain_file *d, const struct unit_file *u, const struct approval_file *a);
+/* Does sig verify as the domain's MA's signature of msg with hash? (In software:
+ * RSASSA-PKCS1-v1_5 or ECDSA r || s.) CKR_OK or CKR_SIGNATURE_INVALID. */
+CK_RV domain_ma_verify(const struct domain_file *d, enum hash_alg hash, const uint8_t *msg, size_t msg_len,
+		       const struct tpm_blob *sig);
+
+/* Record helpers the migration file parsers share (format.h has the generic ones). */
+bool record_once(const char *what, uint32_t *seen, const struct record *rec, unsigned max_tag);
+bool record_label(const struct record *rec, char *out);
+bool record_blob(const struct record *rec, struct tpm_blob *out);
 
 /* "3f2a…" for log lines and listings: the first bytes of an id in hex. */
 const char *hex_id(const uint8_t *id, size_t len, char *out, size_t out_len);
+
+#include "migration/approval.h"
 
 #endif

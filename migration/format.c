@@ -16,6 +16,8 @@ const char *format_kind_name(enum format_kind kind)
 		return "approval file";
 	case KIND_BUNDLE:
 		return "migration bundle";
+	case KIND_APPROVAL_REQUEST:
+		return "approval request";
 	}
 	return "file";
 }

@@ -28,6 +28,7 @@ enum format_kind {
 	KIND_UNIT = 2,
 	KIND_APPROVAL = 3,
 	KIND_BUNDLE = 4,
+	KIND_APPROVAL_REQUEST = 5,
 };
 
 const char *format_kind_name(enum format_kind kind); /* "domain file" */

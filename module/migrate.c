@@ -43,8 +43,23 @@ static CK_RV object_value(struct token *t, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS w
 	return rv;
 }
 
-/* The approval for a unit, as the token holds it. */
-static CK_RV approval_for(struct token *t, const uint8_t unit_id[16], uint8_t **value, size_t *len)
+/* The approvals the token holds for a unit, oldest first (store order). */
+struct approval_files {
+	struct blob_ref *refs;
+	uint8_t **values;
+	size_t n;
+};
+
+static void approval_files_release(struct approval_files *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->values[i]);
+	free(a->values);
+	free(a->refs);
+	memset(a, 0, sizeof(*a));
+}
+
+static CK_RV approvals_for(struct token *t, const uint8_t unit_id[16], struct approval_files *out)
 {
 	CK_OBJECT_CLASS klass = CKO_TPMHA_APPROVAL;
 	CK_ATTRIBUTE tmpl[] = {
@@ -56,14 +71,29 @@ static CK_RV approval_for(struct token *t, const uint8_t unit_id[16], uint8_t **
 	size_t n = 0;
 	CK_RV rv = token_find(t, tmpl, 2, &found, &n);
 
+	memset(out, 0, sizeof(*out));
 	if (rv == CKR_OK && !n) {
 		LOGW("the token holds no approval for that unit: `tpmha domain approve`, then add it");
 		rv = CKR_KEY_NOT_WRAPPABLE;
 	}
-	/* The newest approval: a re-approval after a unit was re-initialized wins. */
-	if (rv == CKR_OK)
-		rv = object_value(t, found[n - 1], CKO_TPMHA_APPROVAL, value, len, ignored);
+	if (rv == CKR_OK) {
+		out->refs = calloc(n, sizeof(*out->refs));
+		out->values = calloc(n, sizeof(*out->values));
+		if (!out->refs || !out->values)
+			rv = CKR_HOST_MEMORY;
+	}
+	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+		size_t len = 0;
+		rv = object_value(t, found[i], CKO_TPMHA_APPROVAL, &out->values[i], &len, ignored);
+		if (rv == CKR_OK) {
+			out->refs[i].data = out->values[i];
+			out->refs[i].len = len;
+			out->n++;
+		}
+	}
 	free(found);
+	if (rv != CKR_OK)
+		approval_files_release(out);
 	return rv;
 }
 
@@ -71,8 +101,9 @@ static CK_RV approval_for(struct token *t, const uint8_t unit_id[16], uint8_t **
 static CK_RV wrap(struct session *s, CK_OBJECT_HANDLE unit, CK_OBJECT_HANDLE key, CK_BYTE_PTR out,
 		  CK_ULONG_PTR out_len)
 {
-	uint8_t *unit_file = NULL, *approval = NULL, unit_id[16];
-	size_t unit_len = 0, approval_len = 0;
+	uint8_t *unit_file = NULL, unit_id[16];
+	size_t unit_len = 0;
+	struct approval_files approvals = { 0 };
 	struct buf b = BUF_INIT;
 	CK_RV rv = CKR_OK;
 
@@ -84,9 +115,9 @@ static CK_RV wrap(struct session *s, CK_OBJECT_HANDLE unit, CK_OBJECT_HANDLE key
 			rv = rv == CKR_KEY_TYPE_INCONSISTENT ? CKR_WRAPPING_KEY_TYPE_INCONSISTENT :
 							       CKR_WRAPPING_KEY_HANDLE_INVALID;
 		if (rv == CKR_OK)
-			rv = approval_for(s->token, unit_id, &approval, &approval_len);
+			rv = approvals_for(s->token, unit_id, &approvals);
 		if (rv == CKR_OK)
-			rv = token_export(s->token, unit_file, unit_len, approval, approval_len, key, &b);
+			rv = token_export(s->token, unit_file, unit_len, approvals.refs, approvals.n, key, &b);
 		if (rv == CKR_OK) {
 			s->wrapped.data = buf_take(&b, &s->wrapped.len);
 			rv = s->wrapped.data ? CKR_OK : CKR_HOST_MEMORY;
@@ -106,7 +137,7 @@ static CK_RV wrap(struct session *s, CK_OBJECT_HANDLE unit, CK_OBJECT_HANDLE key
 		}
 	}
 	free(unit_file);
-	free(approval);
+	approval_files_release(&approvals);
 	buf_release(&b);
 	return rv;
 }
@@ -238,6 +269,43 @@ static CK_RV tpmha_replicate_token(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE unit, C
 	RETURN(rv);
 }
 
+static CK_RV tpmha_approval_request(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE unit, CK_OBJECT_HANDLE key,
+				    CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct session *s;
+	uint8_t *unit_file = NULL, unit_id[16];
+	size_t unit_len = 0;
+	struct buf b = BUF_INIT;
+	CK_RV rv = session_enter(h, RULE_USER, &s);
+
+	if (rv != CKR_OK)
+		RETURN(rv);
+	if (!out_len) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	rv = object_value(s->token, unit, CKO_TPMHA_UNIT, &unit_file, &unit_len, unit_id);
+	if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_TYPE_INCONSISTENT)
+		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+	if (rv == CKR_OK)
+		rv = token_approval_request(s->token, unit_file, unit_len, key, &b);
+	if (rv == CKR_OK && b.failed)
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK) {
+		/* Deterministic for a given token state: a second call makes the same bytes. */
+		if (out && *out_len < b.len)
+			rv = CKR_BUFFER_TOO_SMALL;
+		else if (out)
+			memcpy(out, b.data, b.len);
+		*out_len = b.len;
+	}
+out:
+	free(unit_file);
+	buf_release(&b);
+	session_leave(s);
+	RETURN(rv);
+}
+
 static CK_RV tpmha_receive_bundle(CK_BYTE_PTR bundle, CK_ULONG len, CK_BYTE_PTR domain, CK_ULONG domain_len,
 				  CK_SLOT_ID_PTR slot)
 {
@@ -256,6 +324,7 @@ static TPMHA_FUNCTION_LIST vendor_functions = {
 	.TPMHA_GetUnitIdentity = tpmha_get_unit_identity,
 	.TPMHA_ReplicateToken = tpmha_replicate_token,
 	.TPMHA_ReceiveBundle = tpmha_receive_bundle,
+	.TPMHA_ApprovalRequest = tpmha_approval_request,
 };
 
 /* PKCS#11 3.0's CK_INTERFACE, which this p11-kit's header does not have yet. */

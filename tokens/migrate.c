@@ -1,6 +1,7 @@
 /* Tokens across units: bundles out (token_export) and in (registry_receive). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -148,6 +149,7 @@ struct pick {
 	int64_t id;
 	bool is_key;      /* a private key: duplicate its TPM blob */
 	uint8_t key_id[32]; /* SHA-256 of its SubjectPublicKeyInfo, for the replica record */
+	char label[LABEL_MAX + 1];
 };
 
 static bool same_bytes(const CK_ATTRIBUTE *a, const CK_ATTRIBUTE *b)
@@ -182,6 +184,13 @@ static CK_RV pick_objects_locked(struct token *t, const struct object *key, stru
 		}
 		picks[count].id = (int64_t)o->handle;
 		picks[count].is_key = is_key;
+		{
+			const CK_ATTRIBUTE *label = attrs_find(&o->attrs, CKA_LABEL);
+			size_t len = label ? (label->ulValueLen < LABEL_MAX ? label->ulValueLen : LABEL_MAX) : 0;
+			if (len)
+				memcpy(picks[count].label, label->pValue, len);
+			picks[count].label[len] = '\0';
+		}
 		if (is_key) {
 			const CK_ATTRIBUTE *spki = attrs_find(&o->attrs, CKA_PUBLIC_KEY_INFO);
 			if (!spki || hash_digest(HASH_SHA256, spki->pValue, spki->ulValueLen, picks[count].key_id) != CKR_OK)
@@ -194,13 +203,11 @@ static CK_RV pick_objects_locked(struct token *t, const struct object *key, stru
 	return CKR_OK;
 }
 
-/* Check the destination and the approval before the TPM is asked. */
-static CK_RV export_checks(struct token *t, const struct domain_file *d, const struct unit_file *u,
-			   const struct approval_file *a)
+/* Check the destination before the TPM is asked. */
+static CK_RV export_checks(struct token *t, const struct unit_file *u)
 {
 	int local = t->reg->info.version;
 	char id[40];
-	CK_RV rv;
 
 	if (u->tpm.tpm_version != local) {
 		LOGW("unit %s has a TPM %d.%d and this unit a TPM %d.%d: moving keys between TPM versions "
@@ -208,29 +215,92 @@ static CK_RV export_checks(struct token *t, const struct domain_file *d, const s
 		     u->tpm.tpm_version / 10, u->tpm.tpm_version % 10, local / 10, local % 10);
 		return CKR_KEY_NOT_WRAPPABLE;
 	}
-	rv = approval_verify(d, u, a);
-	if (rv == CKR_SIGNATURE_INVALID) {
-		LOGW("no valid approval for unit %s in domain %s",
-		     u->label[0] ? u->label : hex_id(u->id, 8, id, sizeof(id)), d->label[0] ? d->label : "of this token");
-		return CKR_KEY_NOT_WRAPPABLE;
-	}
-	return rv;
+	return CKR_OK;
 }
 
-CK_RV token_export(struct token *t, const uint8_t *unit, size_t unit_len, const uint8_t *approval,
-		   size_t approval_len, CK_OBJECT_HANDLE key_handle, struct buf *out)
+/* The approvals the token holds for a unit, parsed and checked in software; those
+ * that do not check out are left out (with a log line each). */
+struct approvals {
+	struct approval_file *list;
+	size_t n;
+};
+
+static void approvals_release(struct approvals *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		approval_file_release(&a->list[i]);
+	free(a->list);
+	a->list = NULL;
+	a->n = 0;
+}
+
+static CK_RV approvals_load(const struct domain_file *d, const struct unit_file *u, const struct blob_ref *files,
+			    size_t nfiles, struct approvals *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->list = calloc(nfiles ? nfiles : 1, sizeof(*out->list));
+	if (!out->list)
+		return CKR_HOST_MEMORY;
+	for (size_t i = 0; i < nfiles; i++) {
+		struct approval_file *a = &out->list[out->n];
+		if (approval_file_parse(files[i].data, files[i].len, a) != CKR_OK)
+			continue;
+		if (approval_verify(d, u, a) != CKR_OK) {
+			approval_file_release(a);
+			continue;
+		}
+		out->n++;
+	}
+	return CKR_OK;
+}
+
+/* The MA's signature that lets this blob go to u: the unit's (TPM 2.0) or the
+ * key's (TPM 1.2); the newest approval that has it. NULL if none does. */
+static const struct tpm_blob *approval_for_blob(const struct approvals *a, const struct unit_file *u,
+						const struct tpm_blob *blob)
+{
+	struct tpm_blob key_public = { 0 };
+	const struct tpm_blob *sig = NULL;
+
+	if (tpm_key_approval_public(blob, &key_public) != CKR_OK)
+		return NULL;
+	for (size_t i = a->n; i-- > 0 && !sig;) {
+		if (!key_public.len && u->tpm.tpm_version != 12)
+			sig = a->list[i].signature.len ? &a->list[i].signature : NULL;
+		else if (key_public.len)
+			sig = approval_key_signature(&a->list[i], &key_public);
+	}
+	tpm_blob_release(&key_public);
+	return sig;
+}
+
+/* Duplicate one blob for u, or count it as missing an approval. */
+static CK_RV export_blob(struct tpm_backend *tb, const struct domain_file *d, const struct unit_file *u,
+			 const struct approvals *a, const struct tpm_blob *blob, struct tpm_blob *dup, size_t *missing)
+{
+	const struct tpm_blob *sig = approval_for_blob(a, u, blob);
+
+	if (!sig) {
+		(*missing)++;
+		return CKR_OK;
+	}
+	return tb->ops->key_export(tb, blob, &d->tpm, &u->tpm, sig->data, sig->len, dup);
+}
+
+CK_RV token_export(struct token *t, const uint8_t *unit, size_t unit_len, const struct blob_ref *approval_files,
+		   size_t napprovals, CK_OBJECT_HANDLE key_handle, struct buf *out)
 {
 	struct registry *r = t->reg;
 	struct tpm_backend *tb = r->tpm;
 	struct domain_file d = { 0 };
 	struct unit_file u = { 0 };
-	struct approval_file a = { 0 };
+	struct approvals a = { 0 };
 	struct tpm_unit_identity local = { 0 };
 	struct bundle b = { 0 };
 	struct store_object *rows = NULL;
 	struct object *key = NULL;
 	struct pick *picks = NULL;
-	size_t nrows = 0, npicks = 0;
+	size_t nrows = 0, npicks = 0, missing = 0;
 	uint8_t mac_key[BUNDLE_MAC_KEY_LEN];
 	bool in_domain;
 	CK_RV rv;
@@ -246,11 +316,8 @@ CK_RV token_export(struct token *t, const uint8_t *unit, size_t unit_len, const 
 		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	if (approval_file_parse(approval, approval_len, &a) != CKR_OK) {
-		rv = CKR_KEY_NOT_WRAPPABLE;
-		goto out;
-	}
-	if ((rv = export_checks(t, &d, &u, &a)) != CKR_OK)
+	if ((rv = export_checks(t, &u)) != CKR_OK ||
+	    (rv = approvals_load(&d, &u, approval_files, napprovals, &a)) != CKR_OK)
 		goto out;
 	if (key_handle != CK_INVALID_HANDLE) {
 		rv = token_object(t, key_handle, &key);
@@ -303,12 +370,12 @@ CK_RV token_export(struct token *t, const uint8_t *unit, size_t unit_len, const 
 		struct tpm_blob dup = { 0 };
 		/* The seals travel as duplicates too: only the destination's TPM opens them,
 		 * and only with the same PINs. */
-		rv = tb->ops->key_export(tb, &b.so_seal, &d.tpm, &u.tpm, a.signature.data, a.signature.len, &dup);
+		rv = export_blob(tb, &d, &u, &a, &b.so_seal, &dup, &missing);
 		tpm_blob_release(&b.so_seal);
 		b.so_seal = dup;
 		if (rv == CKR_OK && b.user_seal.len) {
 			memset(&dup, 0, sizeof(dup));
-			rv = tb->ops->key_export(tb, &b.user_seal, &d.tpm, &u.tpm, a.signature.data, a.signature.len, &dup);
+			rv = export_blob(tb, &d, &u, &a, &b.user_seal, &dup, &missing);
 			tpm_blob_release(&b.user_seal);
 			b.user_seal = dup;
 		}
@@ -324,8 +391,7 @@ CK_RV token_export(struct token *t, const uint8_t *unit, size_t unit_len, const 
 		if (!row)
 			continue; /* destroyed meanwhile */
 		if (picks[i].is_key) {
-			rv = tb->ops->key_export(tb, &row->tpm_key, &d.tpm, &u.tpm, a.signature.data, a.signature.len,
-						 &dup);
+			rv = export_blob(tb, &d, &u, &a, &row->tpm_key, &dup, &missing);
 			if (rv != CKR_OK)
 				goto out;
 		}
@@ -334,6 +400,15 @@ CK_RV token_export(struct token *t, const uint8_t *unit, size_t unit_len, const 
 		tpm_blob_release(&dup);
 		if (rv != CKR_OK)
 			goto out;
+	}
+	if (missing) {
+		char id[40];
+		LOGW("%zu key(s) of token %s have no approval of the migration authority for unit %s%s", missing,
+		     t->rec.serial, u.label[0] ? u.label : hex_id(u.id, 8, id, sizeof(id)),
+		     u.tpm.tpm_version == 12 ? " (TPM 1.2 approves key by key: make an approval request)" :
+					       " (tpmha domain approve)");
+		rv = CKR_KEY_NOT_WRAPPABLE;
+		goto out;
 	}
 	rv = ossl_random(mac_key, sizeof(mac_key));
 	if (rv == CKR_OK)
@@ -357,7 +432,95 @@ out:
 	tpm_unit_identity_release(&local);
 	domain_file_release(&d);
 	unit_file_release(&u);
-	approval_file_release(&a);
+	approvals_release(&a);
+	return rv;
+}
+
+/* One more key an approval request lists (nothing for a blob whose approval names
+ * no key: TPM 2.0). */
+static CK_RV request_add(struct approval_key **keys, size_t *n, const struct tpm_blob *blob, const char *label)
+{
+	struct approval_key k = { 0 }, *grown;
+	CK_RV rv = tpm_key_approval_public(blob, &k.key_public);
+
+	if (rv != CKR_OK || !k.key_public.len)
+		return rv;
+	grown = realloc(*keys, (*n + 1) * sizeof(*grown));
+	if (!grown) {
+		tpm_blob_release(&k.key_public);
+		return CKR_HOST_MEMORY;
+	}
+	snprintf(k.label, sizeof(k.label), "%s", label);
+	*keys = grown;
+	grown[(*n)++] = k;
+	return CKR_OK;
+}
+
+CK_RV token_approval_request(struct token *t, const uint8_t *unit, size_t unit_len, CK_OBJECT_HANDLE key_handle,
+			     struct buf *out)
+{
+	struct registry *r = t->reg;
+	struct domain_file d = { 0 };
+	struct unit_file u = { 0 };
+	struct store_object *rows = NULL;
+	struct approval_key *keys = NULL;
+	struct tpm_blob so_seal = { 0 }, user_seal = { 0 };
+	struct object *key = NULL;
+	struct pick *picks = NULL;
+	size_t nrows = 0, npicks = 0, nkeys = 0;
+	bool in_domain;
+	CK_RV rv = token_domain(t, &d, &in_domain);
+
+	if (rv == CKR_OK && !in_domain)
+		rv = CKR_KEY_UNEXTRACTABLE;
+	if (rv == CKR_OK && unit_file_parse(unit, unit_len, &u) != CKR_OK)
+		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+	if (rv == CKR_OK)
+		rv = export_checks(t, &u);
+	if (rv == CKR_OK && key_handle != CK_INVALID_HANDLE) {
+		rv = token_object(t, key_handle, &key);
+		if (rv == CKR_OK && key->klass != CKO_PRIVATE_KEY)
+			rv = CKR_KEY_NOT_WRAPPABLE;
+		else if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_KEY_HANDLE_INVALID;
+	}
+	if (rv != CKR_OK)
+		goto out;
+	lock_acquire(r->lock);
+	if (t->login != LOGIN_USER)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	else
+		rv = pick_objects_locked(t, key, &picks, &npicks);
+	if (rv == CKR_OK && !key) {
+		rv = tpm_blob_copy(&so_seal, t->rec.so_seal.data, t->rec.so_seal.len);
+		if (rv == CKR_OK && t->rec.user_seal.len)
+			rv = tpm_blob_copy(&user_seal, t->rec.user_seal.data, t->rec.user_seal.len);
+	}
+	lock_release(r->lock);
+	if (rv == CKR_OK && !key) {
+		rv = request_add(&keys, &nkeys, &so_seal, "SO PIN");
+		if (rv == CKR_OK && user_seal.len)
+			rv = request_add(&keys, &nkeys, &user_seal, "user PIN");
+	}
+	if (rv == CKR_OK)
+		rv = store_objects(r->store, t->rec.id, &rows, &nrows);
+	for (size_t i = 0; rv == CKR_OK && i < npicks; i++)
+		for (size_t k = 0; rv == CKR_OK && picks[i].is_key && k < nrows; k++)
+			if (rows[k].id == picks[i].id)
+				rv = request_add(&keys, &nkeys, &rows[k].tpm_key, picks[i].label);
+	if (rv == CKR_OK)
+		rv = approval_request_write(&d, unit, unit_len, keys, nkeys, out);
+out:
+	for (size_t i = 0; i < nkeys; i++)
+		tpm_blob_release(&keys[i].key_public);
+	free(keys);
+	free(picks);
+	object_put(key);
+	store_objects_free(rows, nrows);
+	tpm_blob_release(&so_seal);
+	tpm_blob_release(&user_seal);
+	domain_file_release(&d);
+	unit_file_release(&u);
 	return rv;
 }
 

@@ -129,6 +129,10 @@ CK_RV tpm_approval_message(const struct tpm_domain *d, const struct tpm_unit_ide
 			   const struct tpm_blob *key_public, uint8_t *msg, size_t *msg_len,
 			   enum hash_alg *hash);
 
+/* What an approval of one key names, from the key's (or PIN object's) blob: TPM 1.2,
+ * its TPM_PUBKEY; TPM 2.0 approvals name no key: empty (len 0). No TPM needed. */
+CK_RV tpm_key_approval_public(const struct tpm_blob *blob, struct tpm_blob *out);
+
 struct tpm_key_spec {
 	enum tpm_key_type type;
 	unsigned rsa_bits;       /* 2048, 3072 */

@@ -4,6 +4,8 @@
  * the backend without losing these. */
 #include "config.h"
 
+#include <string.h>
+
 #include "common/log.h"
 #include "tpm/backend.h"
 #include "tpm/tpm12_domain.h"
@@ -60,4 +62,15 @@ CK_RV tpm_approval_message(const struct tpm_domain *d, const struct tpm_unit_ide
 		     dest->tpm_version / 10, dest->tpm_version % 10);
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	}
+}
+
+CK_RV tpm_key_approval_public(const struct tpm_blob *blob, struct tpm_blob *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!blob || !blob->data || !blob->len)
+		return CKR_ARGUMENTS_BAD;
+	/* Our TPM 1.2 blobs begin 0x12; a TPM 2.0 approval names no key. */
+	if (blob->data[0] == 0x12)
+		return tpm12_key_pubkey(blob, out);
+	return CKR_OK;
 }

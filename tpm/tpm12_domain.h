@@ -17,4 +17,8 @@ CK_RV tpm12_approval_message(const struct tpm_domain *d, const struct tpm_unit_i
 			     const struct tpm_blob *key_public, uint8_t *msg, size_t *msg_len,
 			     enum hash_alg *hash);
 
+/* The key's TPM_PUBKEY out of a tpm12 key blob (a key, or a domain PIN object's bind
+ * key): what a TPM 1.2 approval names. CKR_DATA_INVALID for anything else. */
+CK_RV tpm12_key_pubkey(const struct tpm_blob *blob, struct tpm_blob *out);
+
 #endif

@@ -293,6 +293,17 @@ static CK_RV key_pub_digest(const struct tpm_blob *k, uint8_t out[TPM12_DIGEST])
 	return CKR_OK;
 }
 
+CK_RV tpm12_key_pubkey(const struct tpm_blob *k, struct tpm_blob *out)
+{
+	struct tpm12_blob b;
+	struct tpm12_keyinfo ki;
+
+	if (!k || !k->data || tpm12_blob_decode(k->data, k->len, &b) != CKR_OK || b.kind == TPM12_KIND_SEAL ||
+	    tpm12_key_parse(b.key, b.key_len, &ki) != CKR_OK)
+		return CKR_DATA_INVALID;
+	return tpm_blob_copy(out, ki.pubkey, sizeof(ki.pubkey));
+}
+
 CK_RV tpm12_approval_message(const struct tpm_domain *d, const struct tpm_unit_identity *dest,
 			     const struct tpm_blob *key_public, uint8_t *msg, size_t *msg_len,
 			     enum hash_alg *hash)

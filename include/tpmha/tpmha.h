@@ -62,6 +62,12 @@ typedef struct TPMHA_FUNCTION_LIST {
 	 * date, with the same label and serial. A new token needs its domain file. */
 	CK_RV (*TPMHA_ReceiveBundle)(CK_BYTE_PTR bundle, CK_ULONG bundle_len, CK_BYTE_PTR domain,
 				     CK_ULONG domain_len, CK_SLOT_ID_PTR slot);
+	/* What the migration authority must sign before the token (hKey ==
+	 * CK_INVALID_HANDLE) or one key may go to the unit object hUnit: an approval
+	 * request file for `tpmha domain approve --request`. A TPM 2.0 unit is approved
+	 * once for all keys; a TPM 1.2 unit key by key, so its request lists the keys. */
+	CK_RV (*TPMHA_ApprovalRequest)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE unit, CK_OBJECT_HANDLE key,
+				       CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 } TPMHA_FUNCTION_LIST;
 #endif
 
