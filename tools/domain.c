@@ -182,26 +182,86 @@ static int cmd_domain_show(struct cli *c)
 
 /* ---- domain approve ---- */
 
+/* The unit to approve and what of it: from --unit (the unit itself), or from an approval
+ * request (--request: the unit, and on TPM 1.2 the keys). */
+static int approve_inputs(struct cli *c, const struct domain_file *d, struct unit_file *u,
+			  struct approval_request *req, bool *have_req)
+{
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	int rc;
+
+	*have_req = cli_has(c, "request");
+	if (!*have_req)
+		return cli_unit_read("unit", cli_get(c, "unit"), u, NULL, NULL);
+	rc = cli_file_read("request", cli_get(c, "request"), 16u << 20, &bytes, &len);
+	if (rc != CLI_OK)
+		return rc;
+	if (approval_request_parse(bytes, len, req) != CKR_OK)
+		rc = cli_usage(c, "--request %s is not an approval request (tpmha replicate --request-out)",
+			       cli_get(c, "request"));
+	else if (memcmp(req->domain_id, d->tpm.id, sizeof(d->tpm.id)) != 0)
+		rc = cli_fail("the approval request %s is for another domain", cli_get(c, "request"));
+	else if (unit_file_parse(req->unit_bytes.data, req->unit_bytes.len, u) != CKR_OK)
+		rc = cli_fail("the approval request %s names no valid unit", cli_get(c, "request"));
+	cli_file_free(bytes, len);
+	return rc;
+}
+
+/* Sign the unit (TPM 2.0) or each requested key (TPM 1.2) with the MA. */
+static int approve_sign(struct cli *c, struct ma *m, const struct domain_file *d, const struct unit_file *u,
+			struct approval_request *req, struct tpm_blob *unit_sig)
+{
+	uint8_t msg[512], sig[512];
+	size_t msg_len, sig_len;
+	enum hash_alg hash;
+	int rc = CLI_OK;
+
+	if (u->tpm.tpm_version != 12) {
+		msg_len = sizeof(msg);
+		sig_len = sizeof(sig);
+		if (approval_message(d, u, msg, &msg_len, &hash) != CKR_OK)
+			return cli_fail("cannot make the approval message for this unit");
+		if ((rc = ma_sign(c, m, msg, msg_len, hash, sig, &sig_len)) != CLI_OK)
+			return rc;
+		return tpm_blob_copy(unit_sig, sig, sig_len) == CKR_OK ? CLI_OK : cli_fail("out of memory");
+	}
+	if (!req->nkeys)
+		return cli_fail("a TPM 1.2 unit is approved key by key: give --request (tpmha replicate "
+				"--request-out on the unit that sends)");
+	for (size_t i = 0; rc == CLI_OK && i < req->nkeys; i++) {
+		msg_len = sizeof(msg);
+		sig_len = sizeof(sig);
+		if (approval_key_message(d, u, &req->keys[i].key_public, msg, &msg_len, &hash) != CKR_OK)
+			return cli_fail("cannot make the approval message for key \"%s\"", req->keys[i].label);
+		rc = ma_sign(c, m, msg, msg_len, hash, sig, &sig_len);
+		if (rc == CLI_OK && tpm_blob_copy(&req->keys[i].signature, sig, sig_len) != CKR_OK)
+			rc = cli_fail("out of memory");
+	}
+	return rc;
+}
+
 static int cmd_domain_approve(struct cli *c)
 {
 	const char *out = cli_get(c, "out");
 	struct domain_file d = { 0 };
 	struct unit_file u = { 0 };
+	struct approval_request req = { 0 };
 	struct approval_file a = { 0 };
+	struct tpm_blob unit_sig = { 0 };
 	struct buf file = BUF_INIT;
 	struct ma *m = NULL;
-	uint8_t msg[512], sig[512];
-	size_t msg_len = sizeof(msg), sig_len = sizeof(sig), spki_len;
+	size_t spki_len;
 	const uint8_t *spki;
-	enum hash_alg hash;
+	bool have_req = false;
 	char uid[33];
 	int rc;
 
-	if ((rc = cli_require(c, "domain")) != CLI_OK || (rc = cli_require(c, "unit")) != CLI_OK ||
+	if ((rc = cli_require(c, "domain")) != CLI_OK || (rc = cli_one_of(c, "unit", "request", true)) != CLI_OK ||
 	    (rc = cli_require(c, "out")) != CLI_OK)
 		return rc;
 	if ((rc = cli_domain_read("domain", cli_get(c, "domain"), &d, NULL, NULL)) != CLI_OK ||
-	    (rc = cli_unit_read("unit", cli_get(c, "unit"), &u, NULL, NULL)) != CLI_OK)
+	    (rc = approve_inputs(c, &d, &u, &req, &have_req)) != CLI_OK)
 		goto out;
 	if (u.tpm.tpm_version == 12 && !d.tpm.ma_tpm12.len) {
 		rc = cli_fail("unit %s has a TPM 1.2, which cannot verify this domain's EC migration authority",
@@ -216,14 +276,10 @@ static int cmd_domain_approve(struct cli *c)
 			      cli_get(c, "domain"));
 		goto out;
 	}
-	if (approval_message(&d, &u, msg, &msg_len, &hash) != CKR_OK) {
-		rc = cli_fail("cannot make the approval message for this unit");
-		goto out;
-	}
-	if ((rc = ma_sign(c, m, msg, msg_len, hash, sig, &sig_len)) != CLI_OK)
+	if ((rc = approve_sign(c, m, &d, &u, &req, &unit_sig)) != CLI_OK)
 		goto out;
 	/* The file as a unit will read it, checked the way the unit checks it. */
-	if (approval_file_create(&d, &u, sig, sig_len, &file) != CKR_OK || file.failed ||
+	if (approval_file_write(&d, &u, &unit_sig, req.keys, req.nkeys, &file) != CKR_OK || file.failed ||
 	    approval_file_parse(file.data, file.len, &a) != CKR_OK || approval_verify(&d, &u, &a) != CKR_OK) {
 		rc = cli_fail("the approval does not verify against the domain (a bug, or the MA key changed)");
 		goto out;
@@ -247,19 +303,25 @@ static int cmd_domain_approve(struct cli *c)
 		jw_string(&j, "label", d.label[0] ? d.label : NULL);
 		jw_string(&j, "id", did);
 		jw_end(&j);
+		jw_uint(&j, "keys", req.nkeys);
 		jw_string(&j, "ma_key", ma_describe(m));
 		jw_end(&j);
 		jw_finish(&j);
 	} else {
 		char did[33];
 		cli_hex(did, d.tpm.id, sizeof(d.tpm.id));
-		printf("unit \"%s\" (id %s, TPM %d.%d) approved in domain \"%s\" (id %s): %s\n",
-		       u.label[0] ? u.label : "?", uid, u.tpm.tpm_version / 10, u.tpm.tpm_version % 10, d.label, did, out);
+		printf("unit \"%s\" (id %s, TPM %d.%d) approved in domain \"%s\" (id %s)%s: %s\n",
+		       u.label[0] ? u.label : "?", uid, u.tpm.tpm_version / 10, u.tpm.tpm_version % 10, d.label, did,
+		       req.nkeys ? " for the requested keys" : "", out);
+		for (size_t i = 0; i < req.nkeys; i++)
+			printf("  key \"%s\"\n", req.keys[i].label);
 		printf("signed by the migration authority, %s\n", ma_describe(m));
 	}
 out:
 	ma_close(m);
 	approval_file_release(&a);
+	approval_request_release(&req);
+	tpm_blob_release(&unit_sig);
 	unit_file_release(&u);
 	domain_file_release(&d);
 	buf_release(&file);
@@ -326,6 +388,7 @@ static const struct cli_cmd domain_show = {
 static const struct cli_opt approve_opts[] = {
 	{ "domain", "FILE", "the domain file" },
 	{ "unit", "FILE", "the identity file of the unit to approve (tpmha unit init)" },
+	{ "request", "FILE", "instead: an approval request (tpmha replicate --request-out), TPM 1.2 keys too" },
 	{ "out", "FILE", "write the approval to FILE" },
 	OPT_MA,
 	OPT_JSON,
@@ -336,13 +399,16 @@ static const struct cli_cmd domain_approve = {
 	.name = "approve",
 	.summary = "have the migration authority approve a unit as a destination",
 	.run = cmd_domain_approve,
-	.usage = "--domain FILE --unit FILE --out FILE (--ma-module PATH --ma-key URI | --ma-key-file FILE) "
+	.usage = "--domain FILE (--unit FILE | --request FILE) --out FILE (--ma-module PATH --ma-key URI | --ma-key-file FILE) "
 		 "[--ma-pin-file FILE | --ma-pin-env VAR] [--json]",
 	.opts = approve_opts,
 	.more = "The MA signs what the unit's TPM will check before it lets a key of the domain\n"
 		"be duplicated to that unit: on TPM 2.0, the policy digest of\n"
 		"PolicyDuplicationSelect(the unit's storage key) and the domain's policyRef. One\n"
-		"approval covers every key of the domain going to that unit. The signature is\n"
+		"approval covers every key of the domain going to that unit. A TPM 1.2 unit is\n"
+		"approved key by key (the TPM checks a TPM_CMK_AUTH naming the key): give the\n"
+		"--request the sending unit wrote (tpmha replicate --request-out), which lists\n"
+		"the keys; it works for TPM 2.0 units too. The signature is\n"
 		"checked against the domain before the file is written. The approval is public:\n"
 		"give it to the units that send keys (tpmha approval add, tpmha replicate\n"
 		"--approval). MA options as for `domain create`; the key must be the domain's MA.\n"

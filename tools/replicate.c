@@ -182,8 +182,13 @@ static int make_bundle(struct cli *c, struct rep *r, CK_OBJECT_HANDLE unit, CK_O
 	free(*out);
 	*out = NULL;
 	if (rv == CKR_KEY_NOT_WRAPPABLE) {
-		cli_fail("the migration authority has not approved unit %s (tpmha domain approve, then "
-			 "tpmha replicate --approval FILE or tpmha approval add)", r->unit_name);
+		if (r->u.tpm.tpm_version == 12)
+			cli_fail("the migration authority has not approved these keys for unit %s: a TPM 1.2 unit "
+				 "is approved key by key (tpmha replicate ... --request-out REQ, then tpmha domain "
+				 "approve --request REQ, then tpmha replicate --approval FILE)", r->unit_name);
+		else
+			cli_fail("the migration authority has not approved unit %s (tpmha domain approve, then "
+				 "tpmha replicate --approval FILE or tpmha approval add)", r->unit_name);
 		cli_log_hint(c);
 		return CLI_FAILED;
 	}
@@ -192,6 +197,36 @@ static int make_bundle(struct cli *c, struct rep *r, CK_OBJECT_HANDLE unit, CK_O
 	if (rv == CKR_FUNCTION_FAILED || rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_ERROR ||
 	    rv == CKR_KEY_UNEXTRACTABLE)
 		cli_log_hint(c);
+	return rc;
+}
+
+/* What the MA must sign for this replication, as a file for `domain approve --request`. */
+static int write_request(struct cli *c, struct rep *r, CK_OBJECT_HANDLE unit, CK_OBJECT_HANDLE key)
+{
+	const char *path = cli_get(c, "request-out");
+	const TPMHA_FUNCTION_LIST *v;
+	uint8_t *req = NULL;
+	CK_ULONG len = 0;
+	CK_RV rv;
+	int rc = cli_vendor(c, &v);
+
+	if (rc != CLI_OK)
+		return rc;
+	rv = v->TPMHA_ApprovalRequest(r->h, unit, key, NULL, &len);
+	if (rv == CKR_OK && !(req = malloc(len ? len : 1)))
+		return cli_fail("out of memory");
+	if (rv == CKR_OK)
+		rv = v->TPMHA_ApprovalRequest(r->h, unit, key, req, &len);
+	if (rv != CKR_OK) {
+		free(req);
+		return cli_fail_rv(c, rv, "cannot make the approval request for unit %s", r->unit_name);
+	}
+	rc = cli_file_write("request-out", path, req, len);
+	free(req);
+	if (rc == CLI_OK)
+		printf("approval request for unit %s written to %s: on the migration authority's side,\n"
+		       "  tpmha domain approve --domain DOMAIN-FILE --request %s --out APPROVAL\n"
+		       "then here: tpmha replicate ... --approval APPROVAL --out BUNDLE\n", r->unit_name, path, path);
 	return rc;
 }
 
@@ -248,7 +283,7 @@ static int cmd_replicate(struct cli *c)
 	double t0;
 	int rc;
 
-	if ((rc = cli_require(c, "to")) != CLI_OK || (rc = cli_require(c, "out")) != CLI_OK ||
+	if ((rc = cli_require(c, "to")) != CLI_OK || (rc = cli_one_of(c, "out", "request-out", true)) != CLI_OK ||
 	    (rc = cli_one_of(c, "key-id", "key-label", false)) != CLI_OK)
 		return rc;
 	if ((rc = read_inputs(c, &r)) != CLI_OK || (rc = refuse_self(c, &r)) != CLI_OK ||
@@ -263,6 +298,12 @@ static int cmd_replicate(struct cli *c)
 	    (rc = cli_migration_object(c, r.h, CKO_TPMHA_APPROVAL, r.approval_bytes, r.approval_len, &approval,
 				       &approval_added)) != CLI_OK)
 		goto out;
+	if (cli_has(c, "request-out")) {
+		/* The unit stays in the token: the approval that answers this names it. */
+		rc = write_request(c, &r, unit, key);
+		added = false;
+		goto out;
+	}
 	if (!key && (rc = census(c, &r, &objects, &keys, &staying)) != CLI_OK)
 		goto out;
 	if (!key)
@@ -300,6 +341,7 @@ static const struct cli_opt replicate_opts[] = {
 	{ "key-id", "HEX", "only the private key with this CKA_ID (and its public key, certificates)" },
 	{ "key-label", "LABEL", "only the private key with this CKA_LABEL (and its public key, certificates)" },
 	{ "out", "FILE", "write the bundle to FILE" },
+	{ "request-out", "FILE", "instead, write what the migration authority must sign (an approval request)" },
 	OPT_USER_PIN,
 	OPT_JSON,
 	OPT_END,
@@ -310,7 +352,7 @@ const struct cli_cmd replicate_cmd = {
 	.summary = "copy a token, or one key, to another unit as a bundle",
 	.run = cmd_replicate,
 	.usage = "(--token LABEL | --serial SERIAL) --to FILE [--approval FILE] [--key-id HEX | --key-label LABEL] "
-		 "--out FILE [--pin-file FILE | --pin-env VAR] [--json]",
+		 "(--out FILE | --request-out FILE) [--pin-file FILE | --pin-env VAR] [--json]",
 	.opts = replicate_opts,
 	.more = "Logs in as the user, adds the destination unit (and --approval) to the token if\n"
 		"they are not there, then has the TPM duplicate the keys to that unit's storage\n"
@@ -321,6 +363,12 @@ const struct cli_cmd replicate_cmd = {
 		"it. The bundle needs no other protection on the way; any change is detected.\n"
 		"Keys made with CKA_EXTRACTABLE false (key generate --unit-only) stay here. The\n"
 		"token records which units got which keys (tpmha status). Progress is on stderr.\n"
+		"\n"
+		"A TPM 2.0 unit is approved once for every key; a TPM 1.2 unit key by key (its\n"
+		"TPM checks an MA signature naming each key). --request-out writes what the\n"
+		"migration authority must sign for this replication (the unit, and for TPM 1.2\n"
+		"each key and PIN object) for `tpmha domain approve --request`; the same three\n"
+		"steps serve both versions.\n"
 		"\n"
 		"Examples:\n"
 		"  tpmha replicate --token web --to unitB.tpmha --approval approvalB.tpmha --out web-B.bundle\n"

@@ -13,7 +13,8 @@
 #                               NAME_TCSD_PORT, NAME_DIR, NAME_PID, NAME_TCSD_PID (clients
 #                               need TSS_TCSD_PORT=$NAME_TCSD_PORT)
 #   tpmenv_stop NAME            stop NAME's processes (as if the machine died)
-#   tpmenv_config NAME [STORE]  write NAME_DIR/tpmha.conf for the module; sets NAME_CONF
+#   tpmenv_config NAME [STORE]  write NAME_DIR/tpmha.conf for the module (TPM 2.0, or 1.2 for a
+#                               tpmenv_start_tpm12 unit); sets NAME_CONF
 #   tpmenv_atexit CMD...        run CMD at exit, before the emulators are stopped
 #   tpmenv_leftovers            print processes still running from $TPMENV_DIR (none: status 1)
 #
@@ -322,16 +323,28 @@ tpmenv_stop() {
 
 # Write a module configuration for unit NAME: its TPM, its own store.
 tpmenv_config() {
-	local name=$1 store=${2:-} dir tcti
-	eval "dir=\${${name}_DIR} tcti=\${${name}_TCTI}"
+	local name=$1 store=${2:-} dir tcti tcsd_port
+	eval "dir=\${${name}_DIR} tcti=\${${name}_TCTI:-} tcsd_port=\${${name}_TCSD_PORT:-}"
 	[ -n "$store" ] || store="$dir/store"
 	mkdir -p "$store"
-	cat >"$dir/tpmha.conf" <<CONF
+	if [ -n "$tcsd_port" ]; then
+		# A TPM 1.2 unit (tpmenv_start_tpm12): its own tcsd, well-known secrets.
+		cat >"$dir/tpmha.conf" <<CONF
+# written by tests/lib/tpmenv.sh
+store = $store
+tpm_version = 1.2
+tcsd = 127.0.0.1:$tcsd_port
+log = file:$dir/tpmha.log
+log_level = ${TPMENV_LOG_LEVEL:-info}
+CONF
+	else
+		cat >"$dir/tpmha.conf" <<CONF
 # written by tests/lib/tpmenv.sh
 store = $store
 tcti = $tcti
 log = file:$dir/tpmha.log
 log_level = ${TPMENV_LOG_LEVEL:-info}
 CONF
+	fi
 	eval "${name}_CONF='$dir/tpmha.conf'"
 }
