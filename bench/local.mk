@@ -18,9 +18,30 @@ dist_noinst_SCRIPTS += bench/run-bench.sh
 EXTRA_DIST += bench/RESULTS.md
 
 # `make bench`: a fresh swtpm, token and keys, then the full run (a couple of
-# minutes). BENCH_ARGS go to run-bench.sh, e.g. BENCH_ARGS='--quick' or
-# BENCH_ARGS='--callgrind'.
+# minutes); then the replication benchmark on two fresh swtpms (another two or so).
+# BENCH_ARGS go to run-bench.sh, e.g. BENCH_ARGS='--quick' or BENCH_ARGS='--callgrind';
+# BENCH_REPLICATE_ARGS to run-replicate.sh.
 .PHONY: bench
-bench: bench/tpmha-bench$(EXEEXT) tpmha-pkcs11.la
+bench: bench/tpmha-bench$(EXEEXT) bench/tpmha-bench-replicate$(EXEEXT) tpmha-pkcs11.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	$(SHELL) $(abs_top_srcdir)/bench/run-bench.sh $(BENCH_ARGS)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	$(SHELL) $(abs_top_srcdir)/bench/run-replicate.sh $(BENCH_REPLICATE_ARGS)
+
+# tpmha-bench-replicate: a whole token of 1, 10 and 100 keys from unit A to unit B
+# (two swtpms), against the same TPM work through ESYS (issue 3). Each unit's side
+# runs in a child that dlopens the module; libtpmha-core is linked for the file
+# formats and key blobs the floor replays, tests/tpm/tpm2_migrate_esys.c is the floor.
+noinst_PROGRAMS += bench/tpmha-bench-replicate
+bench_tpmha_bench_replicate_SOURCES = bench/replicate.c \
+	tests/tpm/tpm2_migrate_esys.c tests/tpm/tpm2_migrate_esys.h
+bench_tpmha_bench_replicate_CPPFLAGS = $(AM_CPPFLAGS) $(ESYS_CFLAGS)
+bench_tpmha_bench_replicate_LDADD = libtpmha-core.la $(ESYS_LIBS) $(TSS2_LIBS) $(CRYPTO_LIBS) \
+	$(SQLITE_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS)
+dist_noinst_SCRIPTS += bench/run-replicate.sh
+
+# `make bench-replicate` alone (BENCH_REPLICATE_ARGS, e.g. '--keys 1,10 --runs 3').
+.PHONY: bench-replicate
+bench-replicate: bench/tpmha-bench-replicate$(EXEEXT) tpmha-pkcs11.la
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	$(SHELL) $(abs_top_srcdir)/bench/run-replicate.sh $(BENCH_REPLICATE_ARGS)
