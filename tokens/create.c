@@ -10,6 +10,7 @@
 #include "tokens/create.h"
 #include "tokens/migrate.h"
 #include "tokens/token_int.h"
+#include "tpmha/tpmha.h"
 #include "tokens/mech.h"
 #include "tokens/pubkey.h"
 #include "tokens/token.h"
@@ -57,6 +58,10 @@ static CK_RV tpm_spec_from_pkey(const struct tpm_caps *caps, CK_KEY_TYPE key_typ
 				    bits == 3072 ? TPM_RSA_3072 : bits == 4096 ? TPM_RSA_4096 : 0;
 		if (!caps->import_rsa || !(caps->rsa_sizes & size_bit)) {
 			LOGW("this TPM cannot import a %d-bit RSA key", bits);
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		}
+		if (attrs_get_bool(a, CKA_TPMHA_TCPA_BIND, false)) {
+			LOGW("CKA_TPMHA_TCPA_BIND: a TPM makes bound-data keys itself; they are not imported");
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		}
 		spec->type = TPM_KEY_RSA;
@@ -182,6 +187,11 @@ static CK_RV keygen_spec(const struct tpm_caps *caps, CK_MECHANISM_TYPE mech, co
 		spec->type = TPM_KEY_RSA;
 		spec->rsa_bits = (unsigned)bits;
 		spec->rsa_exponent = 65537;
+		spec->tcpa_bind = attrs_get_bool(priv, CKA_TPMHA_TCPA_BIND, false);
+		if (spec->tcpa_bind && !caps->rsa_tcpa_oaep) {
+			LOGW("CKA_TPMHA_TCPA_BIND: only a TPM 1.2 makes keys for TPM 1.2 bound data");
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		}
 		return CKR_OK;
 	}
 	{
@@ -262,6 +272,17 @@ CK_RV keypair_generate(struct token *t, const struct create_ctx *ctx, const CK_M
 	rv = keygen_spec(caps, mech->mechanism, &pub, &priv, &spec);
 	if (rv != CKR_OK)
 		goto out;
+	/* A TPM 1.2 bind key decrypts bound data and nothing else: it cannot sign. */
+	if (spec.tcpa_bind) {
+		if (attrs_get_bool(&priv, CKA_SIGN, false)) {
+			LOGW("a CKA_TPMHA_TCPA_BIND key cannot sign");
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		if ((rv = attrs_default_bool(&priv, CKA_SIGN, false)) != CKR_OK ||
+		    (rv = attrs_default_bool(&pub, CKA_VERIFY, false)) != CKR_OK)
+			goto out;
+	}
 	/* In a migration domain keys are made to travel, unless the template says not. */
 	if ((rv = token_domain(t, &domain, &in_domain)) != CKR_OK ||
 	    (in_domain && (rv = attrs_default_bool(&priv, CKA_EXTRACTABLE, true)) != CKR_OK))

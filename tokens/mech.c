@@ -29,6 +29,7 @@ enum mech_family {
 	MF_ECDSA_HASH,
 	MF_DIGEST,
 	MF_MIGRATE,       /* C_WrapKey/C_UnwrapKey between units of a domain */
+	MF_TCPA_OAEP,     /* TPM 1.2 bound data */
 };
 
 static const struct mech {
@@ -59,6 +60,7 @@ static const struct mech {
 	{ CKM_SHA384, MF_DIGEST, HASH_SHA384 },
 	{ CKM_SHA512, MF_DIGEST, HASH_SHA512 },
 	{ CKM_TPMHA_MIGRATE, MF_MIGRATE, HASH_NONE },
+	{ CKM_TPMHA_TCPA_OAEP, MF_TCPA_OAEP, HASH_NONE },
 };
 
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
@@ -160,6 +162,11 @@ static CK_MECHANISM_INFO mech_caps(const struct tpm_caps *caps, const struct mec
 	case MF_MIGRATE:
 		if (caps->migration)
 			info.flags = CKF_HW | CKF_WRAP | CKF_UNWRAP;
+		break;
+	case MF_TCPA_OAEP:
+		rsa_range(caps, &info.ulMinKeySize, &info.ulMaxKeySize);
+		if (caps->rsa_tcpa_oaep)
+			info.flags = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
 		break;
 	}
 	return info;
@@ -525,7 +532,9 @@ static CK_RV decrypt(struct crypto_op *op)
 		LOGW("ciphertext of %zu bytes for a %zu-byte key", op->data.len, op->key_bytes);
 		return CKR_ENCRYPTED_DATA_LEN_RANGE;
 	}
-	if (op->mech->family == MF_RSA_OAEP) {
+	if (op->mech->family == MF_TCPA_OAEP) {
+		params.scheme = TPM_DEC_TCPA_OAEP;
+	} else if (op->mech->family == MF_RSA_OAEP) {
 		params.scheme = TPM_DEC_OAEP;
 		params.hash = op->hash;
 		params.mgf_hash = op->mgf_hash;
@@ -551,7 +560,9 @@ static CK_RV encrypt(struct crypto_op *op, uint8_t *out, size_t *out_len)
 
 	if (op->data.failed)
 		return CKR_HOST_MEMORY;
-	if (op->mech->family == MF_RSA_OAEP)
+	if (op->mech->family == MF_TCPA_OAEP)
+		rv = soft_encrypt_tcpa(&op->pub, op->data.data, op->data.len, out);
+	else if (op->mech->family == MF_RSA_OAEP)
 		rv = soft_encrypt_oaep(&op->pub, op->hash, op->mgf_hash, op->label, op->label_len,
 				       op->data.data, op->data.len, out);
 	else

@@ -105,6 +105,7 @@ static const struct {
 	{ CKA_MODULUS, FAM_RSA, 0 },
 	{ CKA_MODULUS_BITS, FAM_RSA, 0 },
 	{ CKA_PUBLIC_EXPONENT, FAM_RSA, 0 },
+	{ CKA_TPMHA_TCPA_BIND, FAM_RSA_PRIV, 0 },
 	{ CKA_PRIVATE_EXPONENT, FAM_RSA_PRIV, R_SENSITIVE | R_IMPORT },
 	{ CKA_PRIME_1, FAM_RSA_PRIV, R_SENSITIVE | R_IMPORT },
 	{ CKA_PRIME_2, FAM_RSA_PRIV, R_SENSITIVE | R_IMPORT },
@@ -357,6 +358,8 @@ static CK_RV key_defaults(struct attrs *t, CK_OBJECT_CLASS klass, CK_KEY_TYPE ke
 		DEF(attrs_default_bool(t, CKA_WRAP_WITH_TRUSTED, false));
 		DEF(attrs_default(t, CKA_UNWRAP_TEMPLATE, "", 0));
 		DEF(attrs_default_bool(t, CKA_ALWAYS_AUTHENTICATE, false));
+		if (rsa)
+			DEF(attrs_default_bool(t, CKA_TPMHA_TCPA_BIND, false));
 		sensitive = attrs_get_bool(t, CKA_SENSITIVE, true);
 		extractable = attrs_get_bool(t, CKA_EXTRACTABLE, false);
 		if (origin == ORIGIN_GENERATE) {

@@ -132,3 +132,22 @@ CK_RV soft_encrypt_oaep(const struct soft_key *k, enum hash_alg hash, enum hash_
 	secret_wipe(em, sizeof(em));
 	return rv;
 }
+
+CK_RV soft_encrypt_tcpa(const struct soft_key *k, const uint8_t *in, size_t len, uint8_t *out)
+{
+	/* TPM 1.2 Part 2, TPM_BOUND_DATA: version 1.1, payload TPM_PT_BIND; the label is
+	 * the four bytes "TCPA" (TPM 1.2 Part 1, 31.1.1). */
+	static const uint8_t header[5] = { 1, 1, 0, 0, 2 };
+	static const uint8_t label[4] = { 'T', 'C', 'P', 'A' };
+	uint8_t m[512];
+	CK_RV rv;
+
+	if (len > sizeof(m) - sizeof(header))
+		return CKR_DATA_LEN_RANGE;
+	memcpy(m, header, sizeof(header));
+	if (len)
+		memcpy(m + sizeof(header), in, len);
+	rv = soft_encrypt_oaep(k, HASH_SHA1, HASH_SHA1, label, sizeof(label), m, sizeof(header) + len, out);
+	secret_wipe(m, sizeof(m));
+	return rv;
+}

@@ -45,4 +45,7 @@ CK_RV soft_encrypt_oaep(const struct soft_key *k, enum hash_alg hash, enum hash_
 			const uint8_t *label, size_t label_len, const uint8_t *in, size_t len,
 			uint8_t *out);
 
+/* TPM 1.2 bound data: RSAES-OAEP(SHA-1, label "TCPA") of 01 01 00 00 02 || in. */
+CK_RV soft_encrypt_tcpa(const struct soft_key *k, const uint8_t *in, size_t len, uint8_t *out);
+
 #endif

@@ -34,6 +34,14 @@
 #define CKA_TPMHA_DOMAIN_ID TPMHA_VENDOR(0x03)   /* 16 bytes: an approval's domain */
 #define CKM_TPMHA_MIGRATE TPMHA_VENDOR(0x01)
 
+/* TPM 1.2 bound data: RSAES-OAEP with SHA-1 and the label "TCPA" over the
+ * TPM_BOUND_DATA header 01 01 00 00 02 and the data — the only OAEP a TPM 1.2 decrypts.
+ * C_Encrypt (any RSA-2048 public key, in software) and C_Decrypt (a private key made
+ * with CKA_TPMHA_TCPA_BIND true, on a TPM 1.2 token). A TPM 1.2 key has one encryption
+ * scheme: such a key decrypts bound data only, not PKCS#1 v1.5. */
+#define CKM_TPMHA_TCPA_OAEP TPMHA_VENDOR(0x02)
+#define CKA_TPMHA_TCPA_BIND TPMHA_VENDOR(0x04)   /* CK_BBOOL, private keys: see above */
+
 /* Environment variables the module reads. */
 #define TPMHA_ENV_CONF "TPMHA_CONF"   /* configuration file path */
 #define TPMHA_ENV_TCTI "TPMHA_TCTI"   /* overrides `tcti =` */
