@@ -332,13 +332,18 @@ static void test_domains(struct ma *rsa, struct ma *ec)
 	uint8_t m1[64], m2[64];
 	size_t l1 = sizeof(m1), l2 = sizeof(m2);
 
-	check(rsa->d.ma_type == TPM_KEY_RSA && ec->d.ma_type == TPM_KEY_EC && !rsa->d.ma_tpm12.len &&
-		      !ec->d.ma_tpm12.len,
-	      "domains: MA types RSA and EC, no TPM 1.2 encoding yet");
+	/* a TPM 1.2 unit can join an RSA-2048 domain only: its TPM_PUBKEY holds the
+	 * 256-byte modulus; an EC MA has no TPM 1.2 encoding at all */
+	check(rsa->d.ma_type == TPM_KEY_RSA && ec->d.ma_type == TPM_KEY_EC &&
+		      rsa->d.ma_tpm12.len > 256 && !ec->d.ma_tpm12.len,
+	      "domains: MA types RSA and EC, a TPM 1.2 encoding for the RSA-2048 MA only");
 	check(encode_ma(rsa->pkey, &again) == CKR_OK && again.ma_tpm2.len == rsa->d.ma_tpm2.len &&
-		      memcmp(again.ma_tpm2.data, rsa->d.ma_tpm2.data, again.ma_tpm2.len) == 0,
+		      memcmp(again.ma_tpm2.data, rsa->d.ma_tpm2.data, again.ma_tpm2.len) == 0 &&
+		      again.ma_tpm12.len == rsa->d.ma_tpm12.len &&
+		      memcmp(again.ma_tpm12.data, rsa->d.ma_tpm12.data, again.ma_tpm12.len) == 0,
 	      "domains: the same MA key encodes to the same bytes");
 	tpm_blob_release(&again.ma_tpm2);
+	tpm_blob_release(&again.ma_tpm12);
 	check(tpm_approval_message(&rsa->d, &id[B], NULL, m1, &l1, NULL) == CKR_OK &&
 		      tpm_approval_message(&rsa->d, &id[C], NULL, m2, &l2, NULL) == CKR_OK && l1 == 48 &&
 		      l2 == 48 && memcmp(m1, m2, 48) != 0,
@@ -933,6 +938,7 @@ int main(int argc, char **argv)
 	}
 	tpm_blob_release(&rsa.d.ma_tpm2);
 	tpm_blob_release(&ec.d.ma_tpm2);
+	tpm_blob_release(&rsa.d.ma_tpm12);
 	EVP_PKEY_free(rsa.pkey);
 	EVP_PKEY_free(ec.pkey);
 	log_close();
