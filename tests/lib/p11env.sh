@@ -1,11 +1,13 @@
 # The PKCS#11 module under test, for interop tests and the demo. Source from bash
 # (it sources tpmenv.sh and tap.sh from its own folder).
 #
-#   p11env_setup [--abrmd]   make a fresh token in a fresh module instance:
+#   p11env_setup [--abrmd] [--tpm12]   make a fresh token in a fresh module instance:
 #       P11_TEST_MODULE=tpmha (default): swtpm (TPM 2.0) — behind tpm2-abrmd with
 #           --abrmd, for tests with several processes —, a tpmha config written
 #           by tpmenv_config (exported as TPMHA_CONF), module $TPMHA_MODULE
-#           (default $top_builddir/.libs/tpmha-pkcs11.so);
+#           (default $top_builddir/.libs/tpmha-pkcs11.so); with --tpm12 a TPM 1.2
+#           unit instead (swtpm in TPM 1.2 mode + its own tcsd, tpmenv_start_tpm12:
+#           needs root; P11_TCSD_PORT, P11_TCSD_PID are set);
 #       P11_TEST_MODULE=softhsm: a SoftHSM token directory (SOFTHSM2_CONF),
 #           module $SOFTHSM_MODULE (default /usr/lib/softhsm/libsofthsm2.so);
 #       then C_InitToken on the free slot and C_InitPIN through pkcs11-tool.
@@ -29,6 +31,10 @@
 #       wait until that output matches READY-ERE. Sets SERVE_PID and SERVE_PORT (the
 #       PID is stopped at exit). CMD must be a program, not a shell function.
 #   p11env_require CMD...    fail (status 1, message on stderr) unless every CMD exists
+#   p11env_tpm12_or_skip     call first in a TPM 1.2 test (before tpmenv_init/tap_init): if
+#       TPM 1.2 units cannot start here (not root, tools missing), the whole test is
+#       "1..0 # SKIP reason" and exits — except under CI (CI set), where it is one
+#       failure, so CI cannot silently skip the TPM 1.2 tests
 #   p11env_softhsm_gap REASON  mark the next TAP result TODO when the module under test is
 #       SoftHSM and REASON is a known SoftHSM 2.6 limitation; tpmha must pass it
 #   p11env_softhsm_skip DESC REASON  for a SoftHSM limitation that shows only some of
@@ -61,9 +67,27 @@ p11env_softhsm_skip() {
 	return 0
 }
 
+p11env_tpm12_or_skip() {
+	local why
+	why=$(tpmenv_tpm12_ready 2>&1) && return 0
+	if [ -n "${CI:-}" ]; then
+		echo "not ok 1 - TPM 1.2 units can start here (CI must run the TPM 1.2 tests): $why"
+		echo "1..1"
+	else
+		echo "1..0 # SKIP $why"
+	fi
+	exit 0
+}
+
 p11env_setup() {
-	local abrmd= slot out
-	[ "${1:-}" = --abrmd ] && abrmd=1
+	local abrmd= tpm12= slot out a
+	for a in "$@"; do
+		case $a in
+		--abrmd) abrmd=1 ;;
+		--tpm12) tpm12=1 ;;
+		*) echo "p11env_setup: unknown option $a" >&2; return 1 ;;
+		esac
+	done
 	[ -n "${TPMENV_DIR:-}" ] || tpmenv_init
 	P11ENV_WORK=$TPMENV_DIR/work
 	mkdir -p "$P11ENV_WORK"
@@ -93,7 +117,11 @@ p11env_setup() {
 			echo "p11env: the tpmha module is not built: $MODULE" >&2
 			return 1
 		fi
-		tpmenv_start_tpm2 P11 || return 1
+		if [ -n "$tpm12" ]; then
+			tpmenv_start_tpm12 P11 || return 1
+		else
+			tpmenv_start_tpm2 P11 || return 1
+		fi
 		if [ -n "$abrmd" ]; then
 			tpmenv_start_abrmd P11 || return 1
 		fi

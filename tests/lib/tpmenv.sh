@@ -13,6 +13,12 @@
 #                               NAME_TCSD_PORT, NAME_DIR, NAME_PID, NAME_TCSD_PID (clients
 #                               need TSS_TCSD_PORT=$NAME_TCSD_PORT)
 #   tpmenv_stop NAME            stop NAME's processes (as if the machine died)
+#   tpmenv_stop_tcsd NAME       stop only the tcsd of the TPM 1.2 NAME, by its PID (the TPM runs on)
+#   tpmenv_start_tcsd NAME      start it again: same port, configuration and state; sets
+#                               NAME_TCSD_PID. Both work from another process too (a test
+#                               program's callback) given TPMENV_DIR, NAME_DIR and NAME_PORT:
+#                               the running tcsd's PID is kept in NAME_DIR/tcsd.pid
+#   tpmenv_tpm12_ready          status 0 if TPM 1.2 units can start here, else says why
 #   tpmenv_config NAME [STORE]  write NAME_DIR/tpmha.conf for the module (TPM 2.0, or 1.2 for a
 #                               tpmenv_start_tpm12 unit); sets NAME_CONF
 #   tpmenv_atexit CMD...        run CMD at exit, before the emulators are stopped
@@ -287,6 +293,7 @@ tpmenv_start_tpm12() {
 		return 1
 	fi
 	eval "${name}_TCSD_PID=$tpid ${name}_TCSD_PORT=$tport"
+	echo "$tpid" >"$dir/tcsd.pid"
 
 	for i in 1 2 3; do
 		TSS_TCSD_PORT=$tport tpm_version </dev/null >"$dir/tpm_version.out" 2>&1 && break
@@ -310,10 +317,87 @@ tpmenv_start_tpm12() {
 	return 0
 }
 
+# Can TPM 1.2 units (swtpm + tcsd) start here? tcsd runs as root and drops to
+# the tss user; tpm-tools prepare the TPM.
+tpmenv_tpm12_ready() {
+	local t missing=
+	if [ "$(id -u)" != 0 ]; then
+		echo "TPM 1.2 units need root (tcsd starts as root and drops to the tss user); CI runs as root"
+		return 1
+	fi
+	for t in swtpm tcsd tpm_version tpm_createek tpm_takeownership; do
+		command -v "$t" >/dev/null 2>&1 || missing+=" $t"
+	done
+	if [ -n "$missing" ]; then
+		echo "missing:$missing (./quickstart installs swtpm, trousers and tpm-tools)"
+		return 1
+	fi
+	if ! getent passwd tss >/dev/null 2>&1; then
+		echo "no tss user (the trousers package makes it)"
+		return 1
+	fi
+	return 0
+}
+
+# The PID of the TPM 1.2 NAME's running tcsd: NAME_DIR/tcsd.pid, else NAME_TCSD_PID.
+tpmenv__tcsd_pid() {
+	local name=$1 dir pid
+	eval "dir=\${${name}_DIR:-} pid=\${${name}_TCSD_PID:-}"
+	if [ -n "$dir" ] && [ -s "$dir/tcsd.pid" ]; then
+		pid=$(cat "$dir/tcsd.pid")
+	fi
+	echo "$pid"
+}
+
+tpmenv_stop_tcsd() {
+	local name=$1 pid
+	pid=$(tpmenv__tcsd_pid "$name")
+	if [ -z "$pid" ]; then
+		echo "tpmenv: $name has no tcsd to stop" >&2
+		return 1
+	fi
+	tpmenv_kill "$pid"
+	! tpmenv_alive "$pid"
+}
+
+tpmenv_start_tcsd() {
+	local name=$1 dir port tport tpid attempt
+	eval "dir=\${${name}_DIR:-} port=\${${name}_PORT:-}"
+	if [ -z "$dir" ] || [ -z "$port" ] || [ ! -f "$dir/tcsd.conf" ]; then
+		echo "tpmenv: $name is not a TPM 1.2 unit started by tpmenv_start_tpm12" >&2
+		return 1
+	fi
+	tport=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$dir/tcsd.conf")
+	tpid=$(tpmenv__tcsd_pid "$name")
+	if [ -n "$tpid" ] && tpmenv_alive "$tpid"; then
+		echo "tpmenv: the tcsd of $name runs already (PID $tpid)" >&2
+		return 1
+	fi
+	# The old daemon's port can linger a moment after it died.
+	for attempt in $(seq 25); do
+		TCSD_TCP_DEVICE_PORT=$port TCSD_TCP_DEVICE_HOSTNAME=127.0.0.1 \
+			tcsd -f -e -c "$dir/tcsd.conf" </dev/null >>"$dir/tcsd.log" 2>&1 &
+		tpid=$!
+		echo "$tpid" >>"$TPMENV_DIR/pids"
+		echo "$tpid" >"$dir/tcsd.pid"
+		if tpmenv_wait_port "$tport" && sleep 0.1 && tpmenv_alive "$tpid"; then
+			eval "${name}_TCSD_PID=$tpid"
+			return 0
+		fi
+		tpmenv_kill "$tpid"
+		sleep 0.2
+	done
+	echo "tpmenv: cannot start the tcsd of $name again (see $dir/tcsd.log)" >&2
+	return 1
+}
+
 # Stop everything of unit NAME: its resource manager or tcsd, then its TPM.
 # (The test's D-Bus bus stays up for the other units; tpmenv_cleanup ends it.)
 tpmenv_stop() {
 	local name=$1 var pid
+	# (a tcsd restarted by another process is in NAME_DIR/tcsd.pid)
+	pid=$(tpmenv__tcsd_pid "$name")
+	[ -n "$pid" ] && tpmenv_kill "$pid"
 	for var in TCSD_PID ABRMD_PID PID; do
 		eval "pid=\${${name}_${var}:-}"
 		[ -n "$pid" ] && tpmenv_kill "$pid"
