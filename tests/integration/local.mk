@@ -61,5 +61,5 @@ check-sanitizers:
 clean-sanitizers:
 	rm -rf $(abs_top_builddir)/_asan
 print-sanitizer-tests:
-	@echo $(tpmha_unit_tests) $(tpmha_integration_tests)
+	@echo $(tpmha_unit_tests) $(tpmha_integration_tests) $(tpmha_migration_tests)
 .PHONY: check-sanitizers clean-sanitizers print-sanitizer-tests
