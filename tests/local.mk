@@ -6,3 +6,4 @@ include tests/cli/local.mk
 include tests/fuzz/local.mk
 include tests/tpm12/local.mk
 include tests/migration/local.mk
+include tests/tpm12-interop/local.mk
