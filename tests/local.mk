@@ -7,3 +7,4 @@ include tests/fuzz/local.mk
 include tests/tpm12/local.mk
 include tests/migration/local.mk
 include tests/tpm12-interop/local.mk
+include tests/tpm12-migration/local.mk
