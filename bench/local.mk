@@ -45,3 +45,16 @@ dist_noinst_SCRIPTS += bench/run-replicate.sh
 bench-replicate: bench/tpmha-bench-replicate$(EXEEXT) tpmha-pkcs11.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	$(SHELL) $(abs_top_srcdir)/bench/run-replicate.sh $(BENCH_REPLICATE_ARGS)
+
+# tpmha-bench-tpm12: RSA-2048 sign and decrypt on TPM 1.2 tokens through the module
+# against TSPI directly on the same TPM (issue 4), and bench/run-tpm12.sh around it
+# (a TPM 1.2 unit, tokens, then replication A -> B through the CLI). `make bench-tpm12`
+# (root: tcsd); BENCH_TPM12_ARGS go to run-tpm12.sh, e.g. '--quick'.
+noinst_PROGRAMS += bench/tpmha-bench-tpm12
+bench_tpmha_bench_tpm12_SOURCES = bench/tpm12.c bench/run.c bench/report.c bench/swcrypto.c bench/bench.h
+bench_tpmha_bench_tpm12_LDADD = $(TSPI_LIBS) $(CRYPTO_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS) -lm
+dist_noinst_SCRIPTS += bench/run-tpm12.sh
+.PHONY: bench-tpm12
+bench-tpm12: bench/tpmha-bench-tpm12$(EXEEXT) tpmha-pkcs11.la tpmha$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	$(SHELL) $(abs_top_srcdir)/bench/run-tpm12.sh $(BENCH_TPM12_ARGS)
