@@ -106,8 +106,10 @@ static CK_RV module_open(void)
 	module.next_handle = 1;
 	module.pid = getpid();
 	module.initialized = true;
-	LOGI("initialized: store %s, %s", cfg->store_dir,
-	     cfg->tpm_version == 12 ? cfg->tcsd_host : cfg->tcti);
+	if (cfg->tpm_version == 12)
+		LOGI("initialized: store %s, tcsd %s:%u", cfg->store_dir, cfg->tcsd_host, cfg->tcsd_port);
+	else
+		LOGI("initialized: store %s, %s", cfg->store_dir, cfg->tcti);
 	return CKR_OK;
 }
 
