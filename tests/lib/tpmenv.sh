@@ -350,14 +350,21 @@ tpmenv__tcsd_pid() {
 }
 
 tpmenv_stop_tcsd() {
-	local name=$1 pid
+	local name=$1 pid i
 	pid=$(tpmenv__tcsd_pid "$name")
 	if [ -z "$pid" ]; then
 		echo "tpmenv: $name has no tcsd to stop" >&2
 		return 1
 	fi
+	# tcsd waits for its clients on SIGTERM, so with a client connected this ends in
+	# SIGKILL; the tcsd need not be our child (a callback's), so wait for it to die.
 	tpmenv_kill "$pid"
-	! tpmenv_alive "$pid"
+	for ((i = 0; i < 100; i++)); do
+		tpmenv_alive "$pid" || return 0
+		sleep 0.05
+	done
+	echo "tpmenv: the tcsd of $name (PID $pid) does not die" >&2
+	return 1
 }
 
 tpmenv_start_tcsd() {
