@@ -135,11 +135,14 @@ static CK_MECHANISM_INFO mech_caps(const struct tpm_caps *caps, const struct mec
 		break;
 	case MF_RSA_PSS:
 	case MF_RSA_PSS_HASH:
+		/* Offered only where the TPM signs PSS (not TPM 1.2): GnuTLS 3.7
+		 * takes CKM_RSA_PKCS_PSS in the list, whatever its flags, as "the
+		 * key signs PSS", picks TLS 1.3 and fails the handshake on
+		 * C_SignInit. A verify-only PSS costs that, and anyone can verify
+		 * PSS with the public key in software. */
 		rsa_range(caps, &info.ulMinKeySize, &info.ulMaxKeySize);
-		if (caps->rsa_sizes)
-			info.flags = CKF_VERIFY;
 		if (caps->rsa_sizes && caps->rsa_pss_sign)
-			info.flags |= CKF_HW | CKF_SIGN;
+			info.flags = CKF_HW | CKF_SIGN | CKF_VERIFY;
 		break;
 	case MF_RSA_OAEP:
 		rsa_range(caps, &info.ulMinKeySize, &info.ulMaxKeySize);
