@@ -621,7 +621,10 @@ static CK_RV tpm12_get_da_state(struct tpm_backend *tb, struct tpm_da_state *out
 	if (n >= 21 && be16(buf) == 0x0037) {
 		out->locked = buf[2] == 1; /* TPM_DA_STATE_ACTIVE: the lockout action runs */
 		out->failed_tries = be16(buf + 3);
-		out->max_tries = be16(buf + 5);
+		/* TPM_DA_INFO.thresholdCount is the last failure the TPM still
+		 * tolerates: the lockout comes with the one after it, and our
+		 * max_tries is "lockout at this count" (TPM 2.0's maxTries). */
+		out->max_tries = be16(buf + 5) + 1u;
 		out->recovery_seconds = be32(buf + 13); /* seconds until the lockout ends */
 	} else if (n >= 3 && be16(buf) == 0x0038) {
 		out->locked = buf[2] == 1; /* limited: no counts */

@@ -276,8 +276,7 @@ static void lockout(void)
 				F->C_Logout(h);
 			t_ok(right == CKR_PIN_LOCKED,
 			     "when C_GetTokenInfo first says CKF_USER_PIN_LOCKED (after %d more wrong PINs), the right "
-			     "PIN is refused: %s # TODO module: CKF_USER_PIN_LOCKED at failed >= max, but a TPM 1.2 "
-			     "locks only past its threshold (tokens/registry.c)", i, ckr(right));
+			     "PIN is refused: %s", i, ckr(right));
 		}
 	}
 	if (!t_ok(locked_at > 0, "the TPM locks out after wrong PINs: CKR_PIN_LOCKED at try %d (last %s)", locked_at,

@@ -382,8 +382,14 @@ void test_lockout(void)
 		n = sizeof(out);
 		CHECK_RV(l->ops->seal_open(l, &sealed, &good, out, &n), CKR_PIN_LOCKED,
 			 "during the lockout even the right PIN is refused");
-		if (l->ops->get_da_state(l, &da) == CKR_OK)
+		if (l->ops->get_da_state(l, &da) == CKR_OK) {
 			check(da.locked, "get_da_state says locked");
+			/* max_tries means "locked at this count" for both TPM versions,
+			 * which is what CKF_USER_PIN_FINAL_TRY/LOCKED are computed from */
+			check(da.max_tries && da.max_tries == (uint32_t)(locked_at - 1),
+			      "get_da_state: the lockout came with failure max_tries (%u), the "
+			      "first refusal after it", da.max_tries);
+		}
 		log_show("dictionary-attack lockout");
 	}
 	tpm_blob_release(&sealed);
