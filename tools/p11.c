@@ -34,7 +34,7 @@ static const struct {
 	E(CKR_ATTRIBUTE_VALUE_INVALID, "the token or the TPM does not accept a value (for example this key size)"),
 	E(CKR_ACTION_PROHIBITED, "the object may not be changed or destroyed"),
 	E(CKR_DATA_INVALID, "the data is malformed"),
-	E(CKR_DEVICE_ERROR, "the TPM failed or could not be reached (check `tcti` in the configuration)"),
+	E(CKR_DEVICE_ERROR, "the TPM failed or could not be reached (check `tcti`, or `tcsd` for a TPM 1.2, in the configuration)"),
 	E(CKR_DEVICE_MEMORY, "the TPM or the store is out of room"),
 	E(CKR_DEVICE_REMOVED, "the TPM went away"),
 	E(CKR_FUNCTION_NOT_SUPPORTED, "the module does not do this"),

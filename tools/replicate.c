@@ -24,6 +24,7 @@ struct rep {
 	uint8_t *unit_bytes, *approval_bytes;
 	size_t unit_len, approval_len;
 	char unit_name[96];        /* "\"B\" (3f2a...)" for messages */
+	int local_version;         /* this unit's TPM version: 20 or 12 */
 };
 
 static void rep_release(struct cli *c, struct rep *r)
@@ -86,15 +87,31 @@ static int read_inputs(struct cli *c, struct rep *r)
 	return CLI_OK;
 }
 
-static int refuse_self(struct cli *c, const struct rep *r)
+static int refuse_self(struct cli *c, struct rep *r)
 {
 	struct unit_file local;
 	int rc = cli_local_unit(c, &local);
 
 	if (rc == CLI_OK && memcmp(local.id, r->u.id, sizeof(local.id)) == 0)
 		rc = cli_fail("--to: unit %s is this unit: a bundle goes to another unit", r->unit_name);
+	if (rc == CLI_OK)
+		r->local_version = local.tpm.tpm_version;
 	unit_file_release(&local);
 	return rc;
+}
+
+/* The module refuses a unit of the other TPM version with the same CKR_KEY_NOT_WRAPPABLE
+ * as a missing approval (its log says which); the operator is told which one it is.
+ * The module still decides: the check is not made here first. */
+static bool versions_differ(struct cli *c, const struct rep *r, CK_RV rv)
+{
+	if (rv != CKR_KEY_NOT_WRAPPABLE || !r->local_version || r->local_version == r->u.tpm.tpm_version)
+		return false;
+	cli_fail("unit %s has a TPM %d.%d and this unit a TPM %d.%d: moving keys between TPM versions is not "
+		 "supported yet", r->unit_name, r->u.tpm.tpm_version / 10, r->u.tpm.tpm_version % 10,
+		 r->local_version / 10, r->local_version % 10);
+	cli_log_hint(c);
+	return true;
 }
 
 /* The one private key --key-id or --key-label names. */
@@ -181,6 +198,8 @@ static int make_bundle(struct cli *c, struct rep *r, CK_OBJECT_HANDLE unit, CK_O
 		return CLI_OK;
 	free(*out);
 	*out = NULL;
+	if (versions_differ(c, r, rv))
+		return CLI_FAILED;
 	if (rv == CKR_KEY_NOT_WRAPPABLE) {
 		if (r->u.tpm.tpm_version == 12)
 			cli_fail("the migration authority has not approved these keys for unit %s: a TPM 1.2 unit "
@@ -219,6 +238,8 @@ static int write_request(struct cli *c, struct rep *r, CK_OBJECT_HANDLE unit, CK
 		rv = v->TPMHA_ApprovalRequest(r->h, unit, key, req, &len);
 	if (rv != CKR_OK) {
 		free(req);
+		if (versions_differ(c, r, rv))
+			return CLI_FAILED;
 		return cli_fail_rv(c, rv, "cannot make the approval request for unit %s", r->unit_name);
 	}
 	rc = cli_file_write("request-out", path, req, len);

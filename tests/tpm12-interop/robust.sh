@@ -85,7 +85,6 @@ tap_expect "the module's log names the tcsd it could not reach" \
 	"cannot reach tcsd at 127\\.0\\.0\\.1:$R_TCSD_PORT" cat "$R_DIR/tpmha.log"
 tap_expect_fail "tpmha status: the module cannot start (CKR_DEVICE_ERROR)" 'cannot start the tpmha module.*CKR_DEVICE_ERROR' \
 	"$TPMHA" status
-tap_todo "CLI: on a TPM 1.2 unit CKR_DEVICE_ERROR says 'check \`tcti\` in the configuration' (tools/p11.c)"
 tap_expect_fail "tpmha status names what to check on a TPM 1.2 unit: tcsd" 'tcsd' "$TPMHA" status
 tap_run "tcsd started again" tpmenv_start_tcsd R
 tap_expect "tpmha status works again: TPM 1.2, tcsd address, no lockout" \

@@ -259,12 +259,10 @@ tap_expect "C decrypts by the same URI" 'plaintext recovered' decrypt_on onC
 
 # --- TPM 1.2 <-> TPM 2.0 ------------------------------------------------------------------------------
 VERSIONS='TPM (1\.2|2\.0).*TPM (1\.2|2\.0)|between TPM versions|another TPM version'
-tap_todo "CLI: a TPM version mismatch is reported as 'the migration authority has not approved' (tools/replicate.c)"
 check 2 "A (1.2) -> D (2.0), replicate --request-out: refused, saying the TPM versions differ" "$VERSIONS" \
 	onA "$TPMHA" replicate --token web --to unitD.tpmha --request-out reqD.tpmha --pin-file user.pin
 check 0 "the MA approves D (a TPM 2.0 unit: once for all keys)" 'approved in domain' \
 	"$TPMHA" domain approve --domain domain.tpmha --unit unitD.tpmha --out approvalD.tpmha "${MA[@]}"
-tap_todo "CLI: a TPM version mismatch is reported as 'the migration authority has not approved' (tools/replicate.c)"
 check 2 "A (1.2) -> D (2.0) with D's approval: refused, saying the TPM versions differ" "$VERSIONS" \
 	onA "$TPMHA" replicate --token web --to unitD.tpmha --approval approvalD.tpmha --out d.bundle --pin-file user.pin
 check 2 "A (1.2) -> D (2.0) with D's approval: refused (status 2)" '' \
@@ -277,7 +275,6 @@ tap_expect "A's module log says why: moving keys between TPM versions is not sup
 check 0 "a domain token with a key on D (TPM 2.0)" '' \
 	sh -c 'TPMHA_CONF=$0 "$1" token init --label web2 --domain domain.tpmha --so-pin-file so.pin --pin-file user.pin &&
 		TPMHA_CONF=$0 "$1" key generate --token web2 --type rsa:2048 --label k --pin-file user.pin' "$D_CONF" "$TPMHA"
-tap_todo "CLI: a TPM version mismatch is reported as 'the migration authority has not approved' (tools/replicate.c)"
 check 2 "D (2.0) -> B (1.2), replicate --request-out: refused, saying the TPM versions differ" "$VERSIONS" \
 	onD "$TPMHA" replicate --token web2 --to unitB.tpmha --request-out reqDB.tpmha --pin-file user.pin
 tap_expect "D's module log says why" \
