@@ -1,5 +1,5 @@
 #!/bin/bash
-# The unit and integration tests once more, built with AddressSanitizer and
+# The unit, backend, integration and migration tests once more, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (./configure --enable-sanitizers): 0 errors, 0 leaks.
 # Run by `make check-sanitizers` (not part of `make check`: it rebuilds everything).
 #
@@ -8,7 +8,7 @@
 # VPATH build). Every sanitizer report, from any process the tests start (forked
 # children included), lands in _asan/reports/; the run fails if there is one.
 #
-#   tests/integration/sanitizers.sh [TEST...]   default: every unit and integration test
+#   tests/integration/sanitizers.sh [TEST...]   default: `make print-sanitizer-tests`
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
