@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# ./quickstart demo --tpm12 (tests/demo-tpm12.sh: two TPM 1.2 units, an MA in SoftHSM,
-# the per-key approval, replicate, kill unit A's TPM and tcsd, decrypt, sign and serve
-# TLS on unit B) as a test, so it cannot rot: every narrated step becomes a TAP result,
-# and the story must end with its success line. Needs root (tcsd): SKIPs otherwise,
-# except under CI.
+# ./quickstart demo --tpm12 (tests/demo-ha.sh --tpm12: two TPM 1.2 units, an MA in
+# SoftHSM, the per-key approval, replicate, kill unit A's TPM and tcsd, decrypt, sign
+# and serve TLS on unit B) as a test, so it cannot rot: every narrated step becomes a
+# TAP result, and the story must end with its success line. Needs root (tcsd): SKIPs
+# otherwise, except under CI.
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/p11env.sh"
 
@@ -11,7 +11,7 @@ p11env_tpm12_or_skip
 tpmenv_init
 tap_init
 out=$TPMENV_DIR/demo-tpm12.out
-"$top/tests/demo-tpm12.sh" >"$out" 2>&1 </dev/null
+"$top/tests/demo-ha.sh" --tpm12 >"$out" 2>&1 </dev/null
 st=$?
 steps=0
 while IFS= read -r line; do

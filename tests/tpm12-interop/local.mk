@@ -10,8 +10,8 @@ tpm12_interop_tests = \
 
 TESTS += $(tpm12_interop_tests)
 dist_noinst_SCRIPTS += $(tpm12_interop_tests)
-# The story ./quickstart demo --tpm12 tells; demo.sh runs it as a test.
-dist_noinst_SCRIPTS += tests/demo-tpm12.sh
+# demo.sh runs the story ./quickstart demo --tpm12 tells: tests/demo-ha.sh --tpm12,
+# shipped with tests/cli (tests/cli/local.mk).
 
 # robust.sh: PINs, lockout and tcsd going away under an open session, through PKCS#11
 # (p11_tpm12_robust dlopens the module like any application).
