@@ -1,5 +1,6 @@
 libtpmha_core_la_SOURCES += \
 	common/buf.c common/buf.h \
+	common/ckr.c common/ckr.h \
 	common/lock.c common/lock.h \
 	common/log.c common/log.h \
 	common/ossl.c common/ossl.h \

@@ -9,6 +9,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "common/ckr.h"
 #include "common/log.h"
 #include "tokens/mech.h"
 #include "tokens/token.h"
@@ -81,7 +82,5 @@ void sessions_close_all(CK_SLOT_ID slot);
 /* Log and return: every entry point's exit, so a failure always leaves one line. */
 CK_RV p11_return(const char *func, CK_RV rv);
 #define RETURN(rv) return p11_return(__func__, (rv))
-
-const char *ckr_name(CK_RV rv);
 
 #endif

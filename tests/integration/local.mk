@@ -29,7 +29,8 @@ dist_noinst_SCRIPTS += $(tpmha_integration_tests)
 EXTRA_DIST += tests/integration/itest.sh
 
 check_LTLIBRARIES += tests/integration/libp11t.la
-tests_integration_libp11t_la_SOURCES = tests/integration/p11t.c tests/integration/p11t.h
+tests_integration_libp11t_la_SOURCES = tests/integration/p11t.c tests/integration/p11t.h \
+	common/ckr.c common/ckr.h
 tests_integration_libp11t_la_LIBADD = $(CRYPTO_LIBS) $(DL_LIBS)
 tpmha_integration_ldadd = tests/integration/libp11t.la $(CRYPTO_LIBS) $(DL_LIBS)
 
