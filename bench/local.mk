@@ -55,6 +55,16 @@ bench_tpmha_bench_tpm12_SOURCES = bench/tpm12.c bench/run.c bench/report.c bench
 bench_tpmha_bench_tpm12_LDADD = $(TSPI_LIBS) $(CRYPTO_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS) -lm
 dist_noinst_SCRIPTS += bench/run-tpm12.sh
 .PHONY: bench-tpm12
-bench-tpm12: bench/tpmha-bench-tpm12$(EXEEXT) tpmha-pkcs11.la tpmha$(EXEEXT)
+bench-tpm12: bench/tpmha-bench-tpm12$(EXEEXT) bench/tpmha-bench-tpm12-replicate$(EXEEXT) tpmha-pkcs11.la tpmha$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	$(SHELL) $(abs_top_srcdir)/bench/run-tpm12.sh $(BENCH_TPM12_ARGS)
+
+# tpmha-bench-tpm12-replicate: moving keys between two TPM 1.2 units per key, the
+# module in-process (TPMHA_ReplicateToken + TPMHA_ReceiveBundle) against the same
+# CMK commands through TSPI directly (issue 4); bench/run-tpm12.sh runs it after the
+# CLI's replications. libtpmha-core is linked for the file formats and key blobs the
+# floor reads; the module itself is loaded with dlopen.
+noinst_PROGRAMS += bench/tpmha-bench-tpm12-replicate
+bench_tpmha_bench_tpm12_replicate_SOURCES = bench/tpm12_replicate.c bench/run.c bench/report.c bench/bench.h
+bench_tpmha_bench_tpm12_replicate_LDADD = libtpmha-core.la $(TSPI_LIBS) $(CRYPTO_LIBS) $(SQLITE_LIBS) \
+	$(TSS2_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS) -lm

@@ -9,13 +9,19 @@
 #      (plus the token's two PIN objects, which move as CMKs too), each step timed as
 #      an operator runs it: replicate --request-out, domain approve --request (MA in a
 #      PEM file), replicate --approval, receive. Per key: (10-key time - 1-key time) / 9,
-#      which leaves out what a replication costs whatever the number of keys.
+#      which leaves out what a replication costs whatever the number of keys;
+#   3. tpmha-bench-tpm12-replicate on the tokens of step 2: the same replication per
+#      key through the module in-process (TPMHA_ReplicateToken on A, TPMHA_ReceiveBundle
+#      on B), against the floor: one key moved A -> B with the same CMK commands through
+#      TSPI directly; then the ratios of the module's per-key figures (CLI and
+#      in-process) to the floor's.
 # Everything lives in a temporary folder, stopped by PID and removed at exit. Root
 # only (tcsd).
 #
 # usage: bench/run-tpm12.sh [--quick] [--runs N] [-- tpmha-bench-tpm12 options]
-#   --quick    200 operations per thread, 3 replication runs (~20 s)
-#   --runs N   replication runs per token size (default 5; medians are reported)
+#   --quick    200 operations per thread, 3 CLI replication runs, 5 in-process ones and
+#              100 keys moved by the floor (~30 s)
+#   --runs N   CLI replication runs per token size (default 5; medians are reported)
 #   after --, e.g. -- --iterations 2000 --threads 1
 # Environment: top_srcdir, top_builddir (make bench-tpm12 sets both), TPMHA_MODULE,
 # TPMENV_KEEP=1 keeps the folder (logs, stores) for a post-mortem.
@@ -25,14 +31,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bench=$top_builddir/bench/tpmha-bench-tpm12
+rbench=$top_builddir/bench/tpmha-bench-tpm12-replicate
 tpmha=$top_builddir/tpmha
 module=${TPMHA_MODULE:-$top_builddir/.libs/tpmha-pkcs11.so}
 runs=5
 args=(--iterations 1000)
+rargs=(--runs 15 --iterations 300)
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) args=(--iterations 200); runs=3 ;;
+	--quick) args=(--iterations 200); runs=3; rargs=(--runs 5 --iterations 100) ;;
 	--runs) runs=$2; shift ;;
 	--runs=*) runs=${1#--runs=} ;;
 	--) shift; args+=("$@"); break ;;
@@ -41,7 +49,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-for f in "$bench" "$tpmha" "$module"; do
+for f in "$bench" "$rbench" "$tpmha" "$module"; do
 	if [ ! -e "$f" ]; then
 		echo "run-tpm12.sh: $f is not built (make first)" >&2
 		exit 1
@@ -142,4 +150,29 @@ awk -v r1="$(col 1 4)" -v r10="$(col 10 4)" -v c1="$(col 1 5)" -v c10="$(col 10 
 		(r10 - r1) / 9, (c10 - c1) / 9, (a10 - a1) / 9
 	printf "per key of a 10-key token, everything included (total / 10): %.1f ms\n", a10 / 10
 }'
+
+# --- the same per key in-process, and the floor --------------------------------------------
+echo
+echo "== replication A -> B per key: the module in-process against TSPI directly (the floor)"
+"$rbench" --module "$module" --a-conf "$A_CONF" --b-conf "$B_CONF" --a-tcsd "$A_TCSD_PORT" \
+	--b-tcsd "$B_TCSD_PORT" --a-store "$A_DIR/store" --b-store "$B_DIR/store" --domain domain.tpmha \
+	--unit-b unitB.tpmha --ma ma.pem --token1 rep1-1 --token10 rep10-1 --pin "$PIN" --work "$W" \
+	"${rargs[@]}" | tee replicate12.txt
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+floor=$(awk '$1 == "floor-per-key-ms" { print $2 }' replicate12.txt)
+inproc=$(awk '$1 == "module-per-key-ms" { print $2 }' replicate12.txt)
+if [ -n "$floor" ]; then
+	echo
+	printf '%-62s %9s %6s  %s\n' "target (issue 4: within 1.2x of TSPI directly)" measured goal result
+	awk -v r1="$(col 1 4)" -v r10="$(col 10 4)" -v c1="$(col 1 5)" -v c10="$(col 10 5)" -v f="$floor" \
+		-v m="${inproc:-}" 'BEGIN {
+		cli = (r10 - r1) / 9 + (c10 - c1) / 9
+		printf "%-62s %8.2fx %5.1fx  %s\n", "replicate + receive per key, CLI / tspi p50", cli / f, 1.2,
+			cli / f <= 1.2 ? "met" : "MISSED"
+		if (m != "")
+			printf "%-62s %8.2fx %5.1fx  %s\n", "replicate + receive per key, module in-process / tspi p50",
+				m / f, 1.2, m / f <= 1.2 ? "met" : "MISSED"
+		printf "(per key: CLI %.2f ms, in-process %s ms, TSPI floor p50 %.2f ms)\n", cli, m == "" ? "-" : m, f
+	}'
+fi
 exit $status
