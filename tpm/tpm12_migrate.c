@@ -295,18 +295,45 @@ struct export {
 	struct tpm_blob migrated, random;
 };
 
+/* TPM_CMK_CreateBlob takes the key's encrypted blob and its loaded parent, never the
+ * key itself: loading the key (TPM_LoadKey2, as long as a signature) would be work the
+ * TPM throws away. So the key is an object built from its blob, and only the parent is
+ * made ready. */
+static CK_RV export_key_object(struct tpm12 *t, const struct tpm_key *k, TSS_HKEY *parent,
+			       TSS_HKEY *out)
+{
+	CK_RV rv = k->parent == TPM12_PARENT_UNIT ? tpm12_unit_ready(t) : tpm12_ready(t);
+	TSS_RESULT r;
+
+	if (rv != CKR_OK)
+		return rv;
+	*parent = k->parent == TPM12_PARENT_UNIT ? t->unit_d.hkey : t->hsrk;
+	r = Tspi_Context_CreateObject(t->ctx, TSS_OBJECT_TYPE_RSAKEY,
+				      TSS_KEY_SIZE_2048 | TSS_KEY_STRUCT_KEY12, out);
+	if (r == TSS_SUCCESS)
+		r = Tspi_SetAttribData(*out, TSS_TSPATTRIB_KEY_BLOB, TSS_TSPATTRIB_KEYBLOB_BLOB,
+				       (UINT32)k->blob_len, k->blob);
+	if (r != TSS_SUCCESS) {
+		if (*out)
+			Tspi_Context_CloseObject(t->ctx, *out);
+		*out = 0;
+		return tpm12_rv(t, r, "reading the key to export", 0);
+	}
+	return CKR_OK;
+}
+
 static CK_RV export_run(struct tpm12 *t, const struct tpm_domain *d, struct export *e,
 			const uint8_t *approval, size_t approval_len)
 {
 	TSS_HMIGDATA m = 0;
-	TSS_HKEY hma = 0, hd = 0;
+	TSS_HKEY hma = 0, hd = 0, hkey = 0, hparent = 0;
 	BYTE *p = NULL;
 	UINT32 n = 0;
 	TSS_RESULT r;
 	enum step step = STEP_TICKET;
 	CK_RV rv;
 
-	rv = tpm12_key_ready(t, &e->key);
+	rv = export_key_object(t, &e->key, &hparent, &hkey);
 	if (rv != CKR_OK)
 		return rv;
 	r = ticket(t, d, e->ma, e->restrict_ticket, approval, approval_len, &m, &hma);
@@ -324,9 +351,7 @@ static CK_RV export_run(struct tpm12 *t, const struct tpm_domain *d, struct expo
 	}
 	if (r == TSS_SUCCESS) {
 		step = STEP_BLOB;
-		r = Tspi_Key_CMKCreateBlob(e->key.hkey, e->key.parent == TPM12_PARENT_UNIT ?
-							t->unit_d.hkey : t->hsrk,
-					   m, &n, &p);
+		r = Tspi_Key_CMKCreateBlob(hkey, hparent, m, &n, &p);
 	}
 	if (r == TSS_SUCCESS) {
 		rv = tpm12_take_blob(t, p, n, &e->random);
@@ -342,9 +367,18 @@ static CK_RV export_run(struct tpm12 *t, const struct tpm_domain *d, struct expo
 		Tspi_Context_CloseObject(t->ctx, hma);
 	if (hd)
 		Tspi_Context_CloseObject(t->ctx, hd);
+	Tspi_Context_CloseObject(t->ctx, hkey);
 	if (r == TSS_SUCCESS)
 		return rv;
 	switch (tpm12_tpm_code(r)) {
+	case TPM_E_DECRYPT_ERROR: /* the key's blob does not open under its parent */
+		if (step != STEP_BLOB)
+			break;
+		LOGE("the TPM cannot open the key to export (%s, 0x%x): it was not made under this "
+		     "TPM's %s (TPM cleared or replaced, or a blob from another unit)",
+		     Trspi_Error_String(r), r,
+		     e->key.parent == TPM12_PARENT_UNIT ? "unit storage key" : "SRK");
+		return CKR_DEVICE_ERROR;
 	case TPM_E_BAD_SIGNATURE:
 	case TPM_E_MA_TICKET_SIGNATURE:
 	case TPM_E_MA_DESTINATION:

@@ -247,6 +247,12 @@ void test_migration(struct tpm_backend *a)
 	/* onward B -> C */
 	check(approve(ma, &uc, &bblob, sig_c, &sig_c_len), "the MA approves C for the key (as on B)");
 	CHECK_RV(b->ops->key_export(b, &bblob, &dom, &uc, sig_c, sig_c_len, &dup2), CKR_OK, "export B -> C");
+	/* the export reads the key from its blob without loading it: a blob of another TPM
+	 * must still be refused, and said so */
+	CHECK_RV(a->ops->key_export(a, &bblob, &dom, &uc, sig_c, sig_c_len, &tmp), CKR_DEVICE_ERROR,
+		 "B's key blob exported on A: refused, A's TPM cannot open it");
+	check(log_has("cannot open the key to export"), "the log says the key is not this TPM's");
+	log_show("cannot open the key to export");
 	CHECK_RV(c->ops->key_import_duplicate(c, &dom, &dup2, &cblob), CKR_OK, "import on C");
 	check(sign_verifies(c, &cblob, &auth, pk), "sign on C verifies with the original public key");
 
