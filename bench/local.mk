@@ -33,14 +33,15 @@ bench: bench/tpmha-bench$(EXEEXT) bench/tpmha-bench-replicate$(EXEEXT) tpmha-pkc
 # runs in a child that dlopens the module; libtpmha-core is linked for the file
 # formats and key blobs the floor replays, tests/tpm/tpm2_migrate_esys.c is the floor.
 noinst_PROGRAMS += bench/tpmha-bench-replicate
-bench_tpmha_bench_replicate_SOURCES = bench/replicate.c \
+bench_tpmha_bench_replicate_SOURCES = bench/replicate.c bench/unit.c bench/unit.h \
 	tests/tpm/tpm2_migrate_esys.c tests/tpm/tpm2_migrate_esys.h
 bench_tpmha_bench_replicate_CPPFLAGS = $(AM_CPPFLAGS) $(ESYS_CFLAGS)
 bench_tpmha_bench_replicate_LDADD = libtpmha-core.la $(ESYS_LIBS) $(TSS2_LIBS) $(CRYPTO_LIBS) \
 	$(SQLITE_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS)
 dist_noinst_SCRIPTS += bench/run-replicate.sh
 
-# `make bench-replicate` alone (BENCH_REPLICATE_ARGS, e.g. '--keys 1,10 --runs 3').
+# `make bench-replicate` alone (BENCH_REPLICATE_ARGS go to run-replicate.sh, e.g. '--quick'
+# or '-- --keys 1,10 --runs 3').
 .PHONY: bench-replicate
 bench-replicate: bench/tpmha-bench-replicate$(EXEEXT) tpmha-pkcs11.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
@@ -65,6 +66,6 @@ bench-tpm12: bench/tpmha-bench-tpm12$(EXEEXT) bench/tpmha-bench-tpm12-replicate$
 # CLI's replications. libtpmha-core is linked for the file formats and key blobs the
 # floor reads; the module itself is loaded with dlopen.
 noinst_PROGRAMS += bench/tpmha-bench-tpm12-replicate
-bench_tpmha_bench_tpm12_replicate_SOURCES = bench/tpm12_replicate.c bench/run.c bench/report.c bench/bench.h
+bench_tpmha_bench_tpm12_replicate_SOURCES = bench/tpm12_replicate.c bench/unit.c bench/unit.h bench/run.c bench/report.c bench/bench.h
 bench_tpmha_bench_tpm12_replicate_LDADD = libtpmha-core.la $(TSPI_LIBS) $(CRYPTO_LIBS) $(SQLITE_LIBS) \
 	$(TSS2_LIBS) $(DL_LIBS) $(AX_PTHREAD_LIBS) -lm

@@ -22,16 +22,12 @@
  * encoding only. */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +40,10 @@
 #include "migration/bundle.h"
 #include "migration/files.h"
 #include "tests/tpm/tpm2_migrate_esys.h"
+#include "bench/unit.h"
 #include "tpmha/tpmha.h"
 
-#define MAX_RUNS 64
+#define MAX_RUNS UNIT_MAX_SAMPLES /* one sample of each run on the shared page */
 #define MAX_SIZES 8
 #define SO_PIN "bench-so-pin"
 #define USER_PIN "bench-user-pin"
@@ -59,15 +56,6 @@ struct opts {
 };
 
 /* What a child reports to its parent (shared memory). */
-struct shared {
-	int ok;
-	char err[512];
-	double samples[MAX_RUNS];
-	double cpu[MAX_RUNS];    /* the process's own CPU time in each sample */
-	int nsamples;
-	double setup_s;
-};
-
 struct result {
 	unsigned keys;
 	double exp_mod, imp_mod, exp_floor, imp_floor; /* medians, ms */
@@ -76,7 +64,6 @@ struct result {
 };
 
 static struct opts o;
-static struct shared *sh;
 
 static double now_ms(void)
 {
@@ -95,57 +82,12 @@ static double cpu_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_RUNS];
-
-	if (n <= 0)
-		return 0;
-	memcpy(s, v, (size_t)n * sizeof(*s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sh->err, sizeof(sh->err), fmt, ap);
-	va_end(ap);
-	sh->ok = 0;
-	fprintf(stderr, "tpmha-bench-replicate: %s\n", sh->err);
-	exit(1);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *d = NULL;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    !(d = malloc((size_t)n + 1)) || fread(d, 1, (size_t)n, f) != (size_t)n)
-		fail("cannot read %s", path);
-	fclose(f);
-	*len = (size_t)n;
-	return d;
-}
-
 static void spit(const char *path, const void *d, size_t len)
 {
 	FILE *f = fopen(path, "wb");
 
 	if (!f || fwrite(d, 1, len, f) != len || fclose(f) != 0)
-		fail("cannot write %s", path);
+		unit_fail("cannot write %s", path);
 }
 
 static const char *work(const char *name, unsigned n)
@@ -163,102 +105,12 @@ static const char *work(const char *name, unsigned n)
 
 /* ---- a unit's side: a child with the module ---- */
 
-static CK_FUNCTION_LIST_PTR F;
-static TPMHA_FUNCTION_LIST *V;
-
-struct interface {
-	CK_UTF8CHAR *name;
-	void *functions;
-	CK_FLAGS flags;
-};
-
-#define CK(call) \
-	do { \
-		CK_RV rv_ = (call); \
-		if (rv_ != CKR_OK) \
-			fail("%s: CKR 0x%lx", #call, (unsigned long)rv_); \
-	} while (0)
-
-static void module_load(const char *conf)
-{
-	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
-	CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
-	CK_RV (*get_if)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, struct interface **, CK_FLAGS);
-	struct interface *i = NULL;
-	void *lib;
-
-	setenv("TPMHA_CONF", conf, 1);
-	lib = dlopen(o.module, RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		fail("dlopen %s: %s", o.module, dlerror());
-	*(void **)&get = dlsym(lib, "C_GetFunctionList");
-	*(void **)&get_if = dlsym(lib, "C_GetInterface");
-	if (!get || !get_if)
-		fail("%s: no C_GetFunctionList or C_GetInterface", o.module);
-	CK(get(&F));
-	CK(get_if((CK_UTF8CHAR_PTR)TPMHA_INTERFACE_NAME, NULL, &i, 0));
-	V = i->functions;
-	CK(F->C_Initialize(&args));
-}
-
-/* Run fn(arg) as a unit (a child process with the module on conf). */
-static bool as_unit(const char *conf, void (*fn)(void *), void *arg)
-{
-	pid_t pid;
-	int st = 0;
-
-	memset(sh, 0, sizeof(*sh));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		sh->ok = 1;
-		module_load(conf);
-		fn(arg);
-		F->C_Finalize(NULL);
-		_exit(0);
-	}
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !sh->ok) {
-		if (!sh->err[0])
-			snprintf(sh->err, sizeof(sh->err), "the unit's process died (status 0x%x)", st);
-		return false;
-	}
-	return true;
-}
-
-static void label32(CK_UTF8CHAR out[32], const char *s)
-{
-	size_t n = strlen(s);
-
-	memset(out, ' ', 32);
-	memcpy(out, s, n < 32 ? n : 32);
-}
-
-/* The slot of the token labelled s, or (CK_SLOT_ID)-1. */
-static CK_SLOT_ID find_token(const char *s)
-{
-	CK_SLOT_ID slots[64];
-	CK_ULONG n = 64;
-	CK_UTF8CHAR want[32];
-
-	label32(want, s);
-	CK(F->C_GetSlotList(CK_TRUE, slots, &n));
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		if (F->C_GetTokenInfo(slots[i], &ti) == CKR_OK && (ti.flags & CKF_TOKEN_INITIALIZED) &&
-		    memcmp(ti.label, want, 32) == 0)
-			return slots[i];
-	}
-	return (CK_SLOT_ID)-1;
-}
-
 static CK_SESSION_HANDLE login(CK_SLOT_ID slot)
 {
 	CK_SESSION_HANDLE h;
 
-	CK(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
-	CK(F->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
+	UNIT_CK(unit_f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
+	UNIT_CK(unit_f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
 	return h;
 }
 
@@ -267,27 +119,27 @@ static CK_OBJECT_HANDLE find_one(CK_SESSION_HANDLE h, CK_ATTRIBUTE *t, CK_ULONG 
 	CK_OBJECT_HANDLE found = CK_INVALID_HANDLE;
 	CK_ULONG got = 0;
 
-	CK(F->C_FindObjectsInit(h, t, n));
-	CK(F->C_FindObjects(h, &found, 1, &got));
-	CK(F->C_FindObjectsFinal(h));
+	UNIT_CK(unit_f->C_FindObjectsInit(h, t, n));
+	UNIT_CK(unit_f->C_FindObjects(h, &found, 1, &got));
+	UNIT_CK(unit_f->C_FindObjectsFinal(h));
 	return got ? found : CK_INVALID_HANDLE;
 }
 
-static void identity(void *arg)
+static void identity(const void *arg)
 {
 	uint8_t buf[4096];
 	CK_ULONG n = sizeof(buf);
 
 	(void)arg;
-	CK(V->TPMHA_GetUnitIdentity((CK_UTF8CHAR_PTR) "bench unit B", buf, &n));
+	UNIT_CK(unit_v->TPMHA_GetUnitIdentity((CK_UTF8CHAR_PTR) "bench unit B", buf, &n));
 	spit(work("unit-B", 0), buf, n);
 }
 
 /* A token "rep-N" with N RSA-2048 key pairs made in A's TPM, B's unit object and
  * approval. */
-static void setup_token(void *arg)
+static void setup_token(const void *arg)
 {
-	unsigned keys = *(unsigned *)arg;
+	unsigned keys = *(const unsigned *)arg;
 	char name[32];
 	CK_UTF8CHAR label[32];
 	CK_SLOT_ID slot;
@@ -301,16 +153,16 @@ static void setup_token(void *arg)
 	double t0 = now_ms();
 
 	snprintf(name, sizeof(name), "rep-%u", keys);
-	label32(label, name);
-	domain = slurp(work("domain", 0), &dlen);
-	unit = slurp(work("unit-B", 0), &ulen);
-	approval = slurp(work("approval-B", 0), &alen);
-	CK(V->TPMHA_InitDomainToken(0, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), label, domain, dlen, &slot));
-	CK(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
-	CK(F->C_Login(h, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)));
-	CK(F->C_InitPIN(h, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
-	CK(F->C_Logout(h));
-	CK(F->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
+	unit_label32(label, name);
+	domain = unit_slurp(work("domain", 0), &dlen);
+	unit = unit_slurp(work("unit-B", 0), &ulen);
+	approval = unit_slurp(work("approval-B", 0), &alen);
+	UNIT_CK(unit_v->TPMHA_InitDomainToken(0, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), label, domain, dlen, &slot));
+	UNIT_CK(unit_f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
+	UNIT_CK(unit_f->C_Login(h, CKU_SO, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN)));
+	UNIT_CK(unit_f->C_InitPIN(h, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
+	UNIT_CK(unit_f->C_Logout(h));
+	UNIT_CK(unit_f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER_PIN, strlen(USER_PIN)));
 	for (unsigned i = 0; i < keys; i++) {
 		char id[16];
 		CK_OBJECT_HANDLE pub, priv;
@@ -325,7 +177,7 @@ static void setup_token(void *arg)
 				{ CKA_TOKEN, &yes, 1 }, { CKA_LABEL, id, strlen(id) }, { CKA_ID, id, strlen(id) },
 				{ CKA_SIGN, &yes, 1 }, { CKA_DECRYPT, &yes, 1 },
 			};
-			CK(F->C_GenerateKeyPair(h, &gen, pt, 7, kt, 5, &pub, &priv));
+			UNIT_CK(unit_f->C_GenerateKeyPair(h, &gen, pt, 7, kt, 5, &pub, &priv));
 		}
 	}
 	{
@@ -334,19 +186,19 @@ static void setup_token(void *arg)
 		CK_ATTRIBUTE ut[] = { { CKA_CLASS, &uc, sizeof(uc) }, { CKA_TOKEN, &yes, 1 }, { CKA_VALUE, unit, ulen } };
 		CK_ATTRIBUTE at[] = { { CKA_CLASS, &ac, sizeof(ac) }, { CKA_TOKEN, &yes, 1 },
 				      { CKA_VALUE, approval, alen } };
-		CK(F->C_CreateObject(h, ut, 3, &ob));
-		CK(F->C_CreateObject(h, at, 3, &ob));
+		UNIT_CK(unit_f->C_CreateObject(h, ut, 3, &ob));
+		UNIT_CK(unit_f->C_CreateObject(h, at, 3, &ob));
 	}
-	sh->setup_s = (now_ms() - t0) / 1e3;
+	unit_sh->setup_s = (now_ms() - t0) / 1e3;
 	free(domain);
 	free(unit);
 	free(approval);
 }
 
 /* --runs + 1 whole-token replications of rep-N to B; the last bundle is kept. */
-static void replicate(void *arg)
+static void replicate(const void *arg)
 {
-	unsigned keys = *(unsigned *)arg;
+	unsigned keys = *(const unsigned *)arg;
 	char name[32];
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE h;
@@ -358,29 +210,29 @@ static void replicate(void *arg)
 	CK_OBJECT_HANDLE uo;
 
 	snprintf(name, sizeof(name), "rep-%u", keys);
-	if ((slot = find_token(name)) == (CK_SLOT_ID)-1)
-		fail("no token %s on A", name);
+	if ((slot = unit_find_token(name)) == (CK_SLOT_ID)-1)
+		unit_fail("no token %s on A", name);
 	h = login(slot);
-	unit = slurp(work("unit-B", 0), &ulen);
+	unit = unit_slurp(work("unit-B", 0), &ulen);
 	if (unit_file_parse(unit, ulen, &u) != CKR_OK)
-		fail("unit-B does not parse");
+		unit_fail("unit-B does not parse");
 	{
 		CK_ATTRIBUTE t[] = { { CKA_CLASS, &uc, sizeof(uc) }, { CKA_TPMHA_UNIT_ID, u.id, sizeof(u.id) } };
 		uo = find_one(h, t, 2);
 	}
 	if (uo == CK_INVALID_HANDLE)
-		fail("no unit object for B in %s", name);
+		unit_fail("no unit object for B in %s", name);
 	for (int r = -1; r < o.runs; r++) {
 		double t0 = now_ms(), c0 = cpu_ms();
-		CK(V->TPMHA_ReplicateToken(h, uo, NULL, &len));
+		UNIT_CK(unit_v->TPMHA_ReplicateToken(h, uo, NULL, &len));
 		free(bundle);
 		bundle = malloc(len);
 		if (!bundle)
-			fail("out of memory");
-		CK(V->TPMHA_ReplicateToken(h, uo, bundle, &len));
+			unit_fail("out of memory");
+		UNIT_CK(unit_v->TPMHA_ReplicateToken(h, uo, bundle, &len));
 		if (r >= 0) {
-			sh->cpu[sh->nsamples] = cpu_ms() - c0;
-			sh->samples[sh->nsamples++] = now_ms() - t0;
+			unit_sh->cpu_ms[unit_sh->n] = cpu_ms() - c0;
+			unit_sh->ms[unit_sh->n++] = now_ms() - t0;
 		}
 	}
 	spit(work("bundle", keys), bundle, len);
@@ -390,21 +242,21 @@ static void replicate(void *arg)
 }
 
 /* --runs + 1 receives of that bundle on B (the first makes the token). */
-static void receive(void *arg)
+static void receive(const void *arg)
 {
-	unsigned keys = *(unsigned *)arg;
+	unsigned keys = *(const unsigned *)arg;
 	uint8_t *bundle, *domain;
 	size_t len, dlen;
 	CK_SLOT_ID slot;
 
-	bundle = slurp(work("bundle", keys), &len);
-	domain = slurp(work("domain", 0), &dlen);
+	bundle = unit_slurp(work("bundle", keys), &len);
+	domain = unit_slurp(work("domain", 0), &dlen);
 	for (int r = -1; r < o.runs; r++) {
 		double t0 = now_ms(), c0 = cpu_ms();
-		CK(V->TPMHA_ReceiveBundle(bundle, len, domain, dlen, &slot));
+		UNIT_CK(unit_v->TPMHA_ReceiveBundle(bundle, len, domain, dlen, &slot));
 		if (r >= 0) {
-			sh->cpu[sh->nsamples] = cpu_ms() - c0;
-			sh->samples[sh->nsamples++] = now_ms() - t0;
+			unit_sh->cpu_ms[unit_sh->n] = cpu_ms() - c0;
+			unit_sh->ms[unit_sh->n++] = now_ms() - t0;
 		}
 	}
 	free(bundle);
@@ -428,14 +280,14 @@ static size_t token_blobs(unsigned keys, struct tpm_blob **out)
 	size_t n = 0;
 
 	snprintf(name, sizeof(name), "rep-%u", keys);
-	label32(label, name);
+	unit_label32(label, name);
 	*out = calloc(keys + 2, sizeof(**out));
 	if (!*out || sqlite3_open_v2(o.a_store, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		fail("cannot open A's store %s", o.a_store);
+		unit_fail("cannot open A's store %s", o.a_store);
 	for (size_t q = 0; q < 3; q++) {
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(db, sql[q], -1, &st, NULL) != SQLITE_OK)
-			fail("A's store: %s", sqlite3_errmsg(db));
+			unit_fail("A's store: %s", sqlite3_errmsg(db));
 		sqlite3_bind_blob(st, 1, label, 32, SQLITE_STATIC);
 		while (n < keys + 2 && sqlite3_step(st) == SQLITE_ROW)
 			tpm_blob_copy(&(*out)[n++], sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
@@ -443,21 +295,21 @@ static size_t token_blobs(unsigned keys, struct tpm_blob **out)
 	}
 	sqlite3_close(db);
 	if (n != keys + 2)
-		fail("token %s in A's store: %zu blobs, expected %u keys and 2 seals", name, n, keys);
+		unit_fail("token %s in A's store: %zu blobs, expected %u keys and 2 seals", name, n, keys);
 	return n;
 }
 
 static void esys_fail(const char *what, TSS2_RC rc, const char *step)
 {
-	fail("floor: %s: %s%s0x%x %s", what, step ? step : "", step ? ": " : "", rc, Tss2_RC_Decode(rc));
+	unit_fail("floor: %s: %s%s0x%x %s", what, step ? step : "", step ? ": " : "", rc, Tss2_RC_Decode(rc));
 }
 
 static double floor_export(unsigned keys, double *cpu)
 {
 	struct tpm_blob *blobs = NULL;
 	size_t n = token_blobs(keys, &blobs), dlen, ulen, alen;
-	uint8_t *dbytes = slurp(work("domain", 0), &dlen), *ubytes = slurp(work("unit-B", 0), &ulen),
-		*abytes = slurp(work("approval-B", 0), &alen);
+	uint8_t *dbytes = unit_slurp(work("domain", 0), &dlen), *ubytes = unit_slurp(work("unit-B", 0), &ulen),
+		*abytes = unit_slurp(work("approval-B", 0), &alen);
 	struct domain_file d;
 	struct unit_file u;
 	struct approval_file a;
@@ -473,7 +325,7 @@ static double floor_export(unsigned keys, double *cpu)
 	    approval_file_parse(abytes, alen, &a) != CKR_OK ||
 	    tpm2_ma_parse(&d.tpm, &ma.publicArea, &ma_name) != CKR_OK ||
 	    tpm2_dest_parse(&u.tpm, &dest, &dest_name) != CKR_OK)
-		fail("floor: the domain, unit or approval file");
+		unit_fail("floor: the domain, unit or approval file");
 	memcpy(ref.buffer, d.tpm.policy_ref, 16);
 	if (d.tpm.ma_type == TPM_KEY_RSA) {
 		sig.sigAlg = TPM2_ALG_RSASSA;
@@ -488,7 +340,7 @@ static double floor_export(unsigned keys, double *cpu)
 		memcpy(sig.signature.ecdsa.signatureS.buffer, a.signature.data + 32, 32);
 	}
 	if (!esys_open(o.a_tcti, &eu))
-		fail("floor: ESYS cannot open A (%s)", o.a_tcti);
+		unit_fail("floor: ESYS cannot open A (%s)", o.a_tcti);
 	for (int r = -1; r < o.runs; r++) {
 		double t0 = now_ms(), c0 = cpu_ms();
 		for (size_t i = 0; i < n; i++) {
@@ -504,7 +356,7 @@ static double floor_export(unsigned keys, double *cpu)
 			samples[ns++] = now_ms() - t0;
 		}
 	}
-	*cpu = median(cpus, ns);
+	*cpu = unit_median(cpus, ns);
 	esys_close(&eu);
 	for (size_t i = 0; i < n; i++)
 		tpm_blob_release(&blobs[i]);
@@ -515,13 +367,13 @@ static double floor_export(unsigned keys, double *cpu)
 	free(dbytes);
 	free(ubytes);
 	free(abytes);
-	return median(samples, ns);
+	return unit_median(samples, ns);
 }
 
 static double floor_import(unsigned keys, size_t *bundle_len, double *cpu)
 {
 	size_t len;
-	uint8_t *data = slurp(work("bundle", keys), &len), secret[64];
+	uint8_t *data = unit_slurp(work("bundle", keys), &len), secret[64];
 	struct bundle b;
 	struct esys_unit eu;
 	double samples[MAX_RUNS], cpus[MAX_RUNS];
@@ -529,9 +381,9 @@ static double floor_import(unsigned keys, size_t *bundle_len, double *cpu)
 
 	*bundle_len = len;
 	if (bundle_parse(data, len, &b) != CKR_OK)
-		fail("floor: the bundle does not parse");
+		unit_fail("floor: the bundle does not parse");
 	if (!esys_open(o.b_tcti, &eu))
-		fail("floor: ESYS cannot open B (%s)", o.b_tcti);
+		unit_fail("floor: ESYS cannot open B (%s)", o.b_tcti);
 	for (int r = -1; r < o.runs; r++) {
 		double t0 = now_ms(), c0 = cpu_ms();
 		size_t slen = sizeof(secret);
@@ -549,11 +401,11 @@ static double floor_import(unsigned keys, size_t *bundle_len, double *cpu)
 			samples[ns++] = now_ms() - t0;
 		}
 	}
-	*cpu = median(cpus, ns);
+	*cpu = unit_median(cpus, ns);
 	esys_close(&eu);
 	bundle_release(&b);
 	free(data);
-	return median(samples, ns);
+	return unit_median(samples, ns);
 }
 
 /* ---- main ---- */
@@ -593,7 +445,7 @@ static void make_domain_files(void)
 	if (f)
 		fclose(f);
 	if (slen <= 0 || domain_file_create(spki, (size_t)slen, "bench", &b) != CKR_OK)
-		fail("cannot make a domain for the MA key in %s", o.ma);
+		unit_fail("cannot make a domain for the MA key in %s", o.ma);
 	spit(work("domain", 0), b.data, b.len);
 	buf_release(&b);
 	OPENSSL_free(spki);
@@ -605,7 +457,7 @@ static void make_approval(void)
 	FILE *f = fopen(o.ma, "r");
 	EVP_PKEY *ma = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
 	size_t dlen, ulen, msg_len = 128, sig_len = 512;
-	uint8_t *dbytes = slurp(work("domain", 0), &dlen), *ubytes = slurp(work("unit-B", 0), &ulen);
+	uint8_t *dbytes = unit_slurp(work("domain", 0), &dlen), *ubytes = unit_slurp(work("unit-B", 0), &ulen);
 	uint8_t msg[128], sig[512];
 	struct domain_file d;
 	struct unit_file u;
@@ -620,7 +472,7 @@ static void make_approval(void)
 	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, ma) != 1 ||
 	    EVP_DigestSign(ctx, sig, &sig_len, msg, msg_len) != 1 ||
 	    approval_file_create(&d, &u, sig, sig_len, &b) != CKR_OK)
-		fail("cannot approve B (the MA must be an RSA-2048 key)");
+		unit_fail("cannot approve B (the MA must be an RSA-2048 key)");
 	spit(work("approval-B", 0), b.data, b.len);
 	buf_release(&b);
 	domain_file_release(&d);
@@ -753,13 +605,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED || ossl_init() != CKR_OK) {
-		fprintf(stderr, "tpmha-bench-replicate: mmap: %s\n", strerror(errno));
+	if (!unit_init("tpmha-bench-replicate", o.module) || ossl_init() != CKR_OK) {
+		fprintf(stderr, "tpmha-bench-replicate: mmap or OpenSSL: %s\n", strerror(errno));
 		return 1;
 	}
 	make_domain_files();
-	if (!as_unit(o.b_conf, identity, NULL))
+	if (!unit_run(o.b_conf, identity, NULL))
 		goto failed;
 	make_approval();
 	for (size_t i = 0; i < o.nsizes; i++) {
@@ -767,19 +618,19 @@ int main(int argc, char **argv)
 
 		r->keys = o.sizes[i];
 		fprintf(stderr, "tpmha-bench-replicate: %u keys: generating them in A's TPM...", r->keys);
-		if (!as_unit(o.a_conf, setup_token, &r->keys))
+		if (!unit_run(o.a_conf, setup_token, &r->keys))
 			goto failed;
-		fprintf(stderr, " %.1f s; replicating...", sh->setup_s);
-		if (!as_unit(o.a_conf, replicate, &r->keys))
+		fprintf(stderr, " %.1f s; replicating...", unit_sh->setup_s);
+		if (!unit_run(o.a_conf, replicate, &r->keys))
 			goto failed;
-		r->exp_mod = median(sh->samples, sh->nsamples);
-		r->exp_mod_cpu = median(sh->cpu, sh->nsamples);
-		if (!as_unit(o.b_conf, receive, &r->keys))
+		r->exp_mod = unit_median(unit_sh->ms, unit_sh->n);
+		r->exp_mod_cpu = unit_median(unit_sh->cpu_ms, unit_sh->n);
+		if (!unit_run(o.b_conf, receive, &r->keys))
 			goto failed;
-		r->imp_mod = median(sh->samples, sh->nsamples);
-		r->imp_mod_cpu = median(sh->cpu, sh->nsamples);
+		r->imp_mod = unit_median(unit_sh->ms, unit_sh->n);
+		r->imp_mod_cpu = unit_median(unit_sh->cpu_ms, unit_sh->n);
 		fprintf(stderr, " the ESYS floor...");
-		sh->ok = 1;
+		unit_sh->ok = 1;
 		r->exp_floor = floor_export(r->keys, &r->exp_floor_cpu);
 		r->imp_floor = floor_import(r->keys, &r->bundle_len, &r->imp_floor_cpu);
 		fprintf(stderr, " done\n");
@@ -791,6 +642,6 @@ int main(int argc, char **argv)
 		fclose(json);
 	return 0;
 failed:
-	fprintf(stderr, "\ntpmha-bench-replicate: %s\n", sh->err);
+	fprintf(stderr, "\ntpmha-bench-replicate: %s\n", unit_sh->err);
 	return 1;
 }

@@ -39,15 +39,11 @@
  * them from the approval object, also before it talks to the TPM. */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +58,7 @@
 #include "migration/files.h"
 #include "tpm/backend.h"
 #include "tpm/tpm12_int.h"
+#include "bench/unit.h"
 #include "tpmha/tpmha.h"
 
 /* trousers trap (1), as in tpm/tpm12_migrate.c: a migration blob made in another
@@ -69,7 +66,7 @@
  * undeclared setter; configure checks that it is there (HAVE_OBJ_MIGDATA_SET_BLOB). */
 extern TSS_RESULT obj_migdata_set_blob(TSS_HMIGDATA hMigData, UINT32 blobSize, BYTE *blob);
 
-#define MAX_RUNS 64
+#define MAX_RUNS UNIT_MAX_SAMPLES /* one sample of each run on the shared page */
 #define MAX_KEYS 64
 
 struct opts {
@@ -90,152 +87,11 @@ static uint64_t now_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, size_t n)
-{
-	double *s;
-	double m;
-
-	if (!n)
-		return 0;
-	s = malloc(n * sizeof(*s));
-	if (!s)
-		return 0;
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	free(s);
-	return m;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "tpmha-bench-tpm12-replicate: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *d = NULL;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    !(d = malloc((size_t)n + 1)) || fread(d, 1, (size_t)n, f) != (size_t)n)
-		die("cannot read %s", path);
-	fclose(f);
-	*len = (size_t)n;
-	return d;
-}
-
-static void label32(CK_UTF8CHAR out[32], const char *s)
-{
-	size_t n = strlen(s);
-
-	memset(out, ' ', 32);
-	memcpy(out, s, n < 32 ? n : 32);
-}
-
 /* ---- the module: a child process per unit ---------------------------------------------- */
 
 /* What a child hands back (shared memory). */
-struct shared {
-	int ok;
-	char err[512];
-	double ms[MAX_RUNS], cpu_ms[MAX_RUNS];
-	int n;
-};
-
-static struct shared *sh;
-static CK_FUNCTION_LIST_PTR F;
-static TPMHA_FUNCTION_LIST *V;
-
-static void child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void child_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sh->err, sizeof(sh->err), fmt, ap);
-	va_end(ap);
-	sh->ok = 0;
-	_exit(1);
-}
-
-#define CK(call) \
-	do { \
-		CK_RV rv_ = (call); \
-		if (rv_ != CKR_OK) \
-			child_fail("%s: CKR 0x%lx", #call, (unsigned long)rv_); \
-	} while (0)
 
 /* PKCS#11 3.0's CK_INTERFACE (this p11-kit's header does not have it yet). */
-struct interface {
-	CK_UTF8CHAR *name;
-	void *functions;
-	CK_FLAGS flags;
-};
-
-static void module_load(const char *conf)
-{
-	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
-	CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
-	CK_RV (*get_if)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, struct interface **, CK_FLAGS);
-	struct interface *i = NULL;
-	void *lib;
-
-	setenv("TPMHA_CONF", conf, 1);
-	lib = dlopen(o.module, RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		child_fail("dlopen %s: %s", o.module, dlerror());
-	*(void **)&get = dlsym(lib, "C_GetFunctionList");
-	*(void **)&get_if = dlsym(lib, "C_GetInterface");
-	if (!get || !get_if)
-		child_fail("%s: no C_GetFunctionList or C_GetInterface", o.module);
-	CK(get(&F));
-	CK(get_if((CK_UTF8CHAR_PTR)TPMHA_INTERFACE_NAME, NULL, &i, 0));
-	V = i->functions;
-	CK(F->C_Initialize(&args));
-}
-
-static bool as_unit(const char *conf, void (*fn)(const void *), const void *arg)
-{
-	pid_t pid;
-	int st = 0;
-
-	memset(sh, 0, sizeof(*sh));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		sh->ok = 1;
-		module_load(conf);
-		fn(arg);
-		F->C_Finalize(NULL);
-		_exit(0);
-	}
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !sh->ok) {
-		if (!sh->err[0])
-			snprintf(sh->err, sizeof(sh->err), "the unit's process died (status 0x%x)", st);
-		return false;
-	}
-	return true;
-}
-
 static const char *bundle_path(const char *token)
 {
 	static char path[4096];
@@ -247,10 +103,8 @@ static const char *bundle_path(const char *token)
 static void replicate(const void *arg)
 {
 	const char *token = arg;
-	CK_SLOT_ID slots[64];
-	CK_ULONG nslots = 64, got = 0, len = 0;
-	CK_UTF8CHAR want[32];
-	CK_SLOT_ID slot = (CK_SLOT_ID)-1;
+	CK_ULONG got = 0, len = 0;
+	CK_SLOT_ID slot = unit_find_token(token);
 	CK_SESSION_HANDLE h;
 	CK_OBJECT_CLASS uc = CKO_TPMHA_UNIT;
 	CK_OBJECT_HANDLE unit = CK_INVALID_HANDLE;
@@ -259,43 +113,36 @@ static void replicate(const void *arg)
 	size_t ulen;
 	FILE *f;
 
-	label32(want, token);
-	CK(F->C_GetSlotList(CK_TRUE, slots, &nslots));
-	for (CK_ULONG i = 0; i < nslots && slot == (CK_SLOT_ID)-1; i++) {
-		CK_TOKEN_INFO ti;
-		if (F->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, want, 32))
-			slot = slots[i];
-	}
 	if (slot == (CK_SLOT_ID)-1)
-		child_fail("no token \"%s\" on A", token);
-	CK(F->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
-	CK(F->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)o.pin, strlen(o.pin)));
-	ub = slurp(o.unit_b, &ulen);
+		unit_fail("no token \"%s\" on A", token);
+	UNIT_CK(unit_f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h));
+	UNIT_CK(unit_f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)o.pin, strlen(o.pin)));
+	ub = unit_slurp(o.unit_b, &ulen);
 	if (unit_file_parse(ub, ulen, &u) != CKR_OK)
-		child_fail("%s is not a unit file", o.unit_b);
+		unit_fail("%s is not a unit file", o.unit_b);
 	{
 		CK_ATTRIBUTE t[] = { { CKA_CLASS, &uc, sizeof(uc) }, { CKA_TPMHA_UNIT_ID, u.id, sizeof(u.id) } };
-		CK(F->C_FindObjectsInit(h, t, 2));
-		CK(F->C_FindObjects(h, &unit, 1, &got));
-		CK(F->C_FindObjectsFinal(h));
+		UNIT_CK(unit_f->C_FindObjectsInit(h, t, 2));
+		UNIT_CK(unit_f->C_FindObjects(h, &unit, 1, &got));
+		UNIT_CK(unit_f->C_FindObjectsFinal(h));
 	}
 	if (!got)
-		child_fail("token \"%s\" holds no unit object for B (replicate it to B with the CLI first)", token);
+		unit_fail("token \"%s\" holds no unit object for B (replicate it to B with the CLI first)", token);
 	for (int r = -1; r < o.runs; r++) {
 		uint64_t t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 
-		CK(V->TPMHA_ReplicateToken(h, unit, NULL, &len));
+		UNIT_CK(unit_v->TPMHA_ReplicateToken(h, unit, NULL, &len));
 		free(bundle);
 		if (!(bundle = malloc(len)))
-			child_fail("out of memory");
-		CK(V->TPMHA_ReplicateToken(h, unit, bundle, &len));
+			unit_fail("out of memory");
+		UNIT_CK(unit_v->TPMHA_ReplicateToken(h, unit, bundle, &len));
 		if (r >= 0) {
-			sh->cpu_ms[sh->n] = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e6;
-			sh->ms[sh->n++] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+			unit_sh->cpu_ms[unit_sh->n] = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e6;
+			unit_sh->ms[unit_sh->n++] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
 		}
 	}
 	if (!(f = fopen(bundle_path(token), "wb")) || fwrite(bundle, 1, len, f) != len || fclose(f) != 0)
-		child_fail("cannot write %s", bundle_path(token));
+		unit_fail("cannot write %s", bundle_path(token));
 	free(bundle);
 	free(ub);
 	unit_file_release(&u);
@@ -304,16 +151,16 @@ static void replicate(const void *arg)
 static void receive(const void *arg)
 {
 	size_t len, dlen;
-	uint8_t *bundle = slurp(bundle_path(arg), &len), *domain = slurp(o.domain, &dlen);
+	uint8_t *bundle = unit_slurp(bundle_path(arg), &len), *domain = unit_slurp(o.domain, &dlen);
 	CK_SLOT_ID slot;
 
 	for (int r = -1; r < o.runs; r++) {
 		uint64_t t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 
-		CK(V->TPMHA_ReceiveBundle(bundle, len, domain, dlen, &slot));
+		UNIT_CK(unit_v->TPMHA_ReceiveBundle(bundle, len, domain, dlen, &slot));
 		if (r >= 0) {
-			sh->cpu_ms[sh->n] = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e6;
-			sh->ms[sh->n++] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+			unit_sh->cpu_ms[unit_sh->n] = (double)(now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e6;
+			unit_sh->ms[unit_sh->n++] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
 		}
 	}
 	free(bundle);
@@ -331,21 +178,21 @@ static bool module_side(struct mod_result *m)
 
 	for (int i = 0; i < 2; i++) {
 		fprintf(stderr, "tpmha-bench-tpm12-replicate: module, token %s: replicate...", tokens[i]);
-		if (!as_unit(o.a_conf, replicate, tokens[i]))
+		if (!unit_run(o.a_conf, replicate, tokens[i]))
 			goto failed;
-		m->rep[i] = median(sh->ms, (size_t)sh->n);
-		m->rep_cpu[i] = median(sh->cpu_ms, (size_t)sh->n);
+		m->rep[i] = unit_median(unit_sh->ms, (size_t)unit_sh->n);
+		m->rep_cpu[i] = unit_median(unit_sh->cpu_ms, (size_t)unit_sh->n);
 		fprintf(stderr, " receive...");
-		if (!as_unit(o.b_conf, receive, tokens[i]))
+		if (!unit_run(o.b_conf, receive, tokens[i]))
 			goto failed;
-		m->rec[i] = median(sh->ms, (size_t)sh->n);
-		m->rec_cpu[i] = median(sh->cpu_ms, (size_t)sh->n);
+		m->rec[i] = unit_median(unit_sh->ms, (size_t)unit_sh->n);
+		m->rec_cpu[i] = unit_median(unit_sh->cpu_ms, (size_t)unit_sh->n);
 		fprintf(stderr, " done\n");
 	}
 	m->ok = true;
 	return true;
 failed:
-	fprintf(stderr, "\ntpmha-bench-tpm12-replicate: module: %s\n", sh->err);
+	fprintf(stderr, "\ntpmha-bench-tpm12-replicate: module: %s\n", unit_sh->err);
 	return false;
 }
 
@@ -468,25 +315,25 @@ static size_t store_keys(const char *label, struct fkey *keys)
 	size_t n = 0;
 
 	snprintf(path, sizeof(path), "%s/tpmha.sqlite3", o.a_store);
-	label32(l32, label);
+	unit_label32(l32, label);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		die("cannot read A's store %s", path);
+		unit_fail("cannot read A's store %s", path);
 	sqlite3_bind_blob(st, 1, l32, 32, SQLITE_STATIC);
 	while (n < MAX_KEYS && sqlite3_step(st) == SQLITE_ROW) {
 		struct fkey *k = &keys[n];
 		if (tpm_blob_copy(&k->stored, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)) != CKR_OK ||
 		    tpm12_blob_decode(k->stored.data, k->stored.len, &k->b) != CKR_OK || k->b.kind != TPM12_KIND_KEY ||
 		    tpm12_key_parse(k->b.key, k->b.key_len, &k->ki) != CKR_OK)
-			die("token %s in A's store: a key blob that is not a TPM 1.2 key", label);
+			unit_fail("token %s in A's store: a key blob that is not a TPM 1.2 key", label);
 		if (!(k->ki.flags & TPM_MIGRATEAUTHORITY) || k->b.parent != TPM12_PARENT_SRK)
-			die("token %s in A's store: a key that is not a CMK under the SRK", label);
+			unit_fail("token %s in A's store: a key that is not a CMK under the SRK", label);
 		n++;
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	if (!n)
-		die("token %s: no keys in A's store", label);
+		unit_fail("token %s: no keys in A's store", label);
 	return n;
 }
 
@@ -501,15 +348,15 @@ static uint8_t *unit_d(size_t *len)
 	snprintf(cmd, sizeof(cmd), "ls '%s'/tpm12-unit-*.keys 2>/dev/null | head -1", o.b_store);
 	p = popen(cmd, "r");
 	if (!p || !fgets(path, sizeof(path), p))
-		die("no unit keys file in B's store %s", o.b_store);
+		unit_fail("no unit keys file in B's store %s", o.b_store);
 	pclose(p);
 	path[strcspn(path, "\n")] = 0;
-	f = slurp(path, &n);
+	f = unit_slurp(path, &n);
 	if (n < 5 || f[0] != 1)
-		die("%s is not a unit keys file", path);
+		unit_fail("%s is not a unit keys file", path);
 	*len = (size_t)f[1] << 24 | (size_t)f[2] << 16 | (size_t)f[3] << 8 | f[4];
 	if (*len > n - 5)
-		die("%s is truncated", path);
+		unit_fail("%s is truncated", path);
 	memmove(f, f + 5, *len);
 	return f;
 }
@@ -517,7 +364,7 @@ static uint8_t *unit_d(size_t *len)
 static void floor_setup(struct floor *f)
 {
 	size_t dlen, ulen, dblen;
-	uint8_t *dbytes = slurp(o.domain, &dlen), *ubytes = slurp(o.unit_b, &ulen), *dblob = unit_d(&dblen);
+	uint8_t *dbytes = unit_slurp(o.domain, &dlen), *ubytes = unit_slurp(o.unit_b, &ulen), *dblob = unit_d(&dblen);
 	struct domain_file d;
 	struct unit_file u;
 	uint8_t msa[20], ma_digest[20];
@@ -526,13 +373,13 @@ static void floor_setup(struct floor *f)
 	TSS_RESULT r;
 
 	if (domain_file_parse(dbytes, dlen, &d) != CKR_OK || d.tpm.ma_tpm12.len != TPM12_PUBKEY_SIZE)
-		die("%s is not a domain file with a TPM 1.2 MA", o.domain);
+		unit_fail("%s is not a domain file with a TPM 1.2 MA", o.domain);
 	if (unit_file_parse(ubytes, ulen, &u) != CKR_OK || u.tpm.tpm_version != 12)
-		die("%s is not a TPM 1.2 unit file", o.unit_b);
+		unit_fail("%s is not a TPM 1.2 unit file", o.unit_b);
 	if (tpm12_msa_digest(&d.tpm, msa, ma_digest) != CKR_OK)
-		die("the domain's MSA list");
+		unit_fail("the domain's MSA list");
 	if (!(pem = fopen(o.ma, "r")) || !(ma = PEM_read_PrivateKey(pem, NULL, NULL, NULL)))
-		die("cannot read the MA's key %s", o.ma);
+		unit_fail("cannot read the MA's key %s", o.ma);
 	fclose(pem);
 	f->nkeys = store_keys(o.token10, f->keys);
 
@@ -548,7 +395,7 @@ static void floor_setup(struct floor *f)
 		    len != sizeof(k->cmk_auth) || hash != HASH_SHA1 || !mc ||
 		    EVP_DigestSignInit(mc, NULL, EVP_sha1(), NULL, ma) != 1 ||
 		    EVP_DigestSign(mc, k->sig, &k->sig_len, k->cmk_auth, len) != 1)
-			die("cannot sign key %zu's TPM_CMK_AUTH with the MA", i);
+			unit_fail("cannot sign key %zu's TPM_CMK_AUTH with the MA", i);
 		EVP_MD_CTX_free(mc);
 		k->b_flags = TSS_KEY_SIZE_2048 | TSS_KEY_STRUCT_KEY12 | TSS_KEY_MIGRATABLE |
 			     TSS_KEY_CERTIFIED_MIGRATABLE | TSS_KEY_AUTHORIZATION |
@@ -575,7 +422,7 @@ static void floor_setup(struct floor *f)
 					       (UINT32)f->keys[i].b.key_len, (BYTE *)f->keys[i].b.key);
 	}
 	if (r != TSS_SUCCESS)
-		die("TSPI set-up on A (tcsd port %s): %s", o.a_tcsd, Trspi_Error_String(r));
+		unit_fail("TSPI set-up on A (tcsd port %s): %s", o.a_tcsd, Trspi_Error_String(r));
 	r = unit_open(&f->b, o.b_tcsd, &d, ma_digest);
 	/* The module keeps D loaded (a pinned key), and so does the floor. */
 	if (r == TSS_SUCCESS)
@@ -583,12 +430,12 @@ static void floor_setup(struct floor *f)
 	if (r == TSS_SUCCESS)
 		r = secret_on(f->b.ctx, f->d);
 	if (r != TSS_SUCCESS)
-		die("TSPI set-up on B (tcsd port %s): %s", o.b_tcsd, Trspi_Error_String(r));
+		unit_fail("TSPI set-up on B (tcsd port %s): %s", o.b_tcsd, Trspi_Error_String(r));
 
 	f->cap = o.warmup + o.iters;
 	for (int s = 0; s < NSTEPS; s++)
 		if (!(f->steps[s] = calloc(f->cap, sizeof(double))))
-			die("out of memory");
+			unit_fail("out of memory");
 	free(dbytes);
 	free(ubytes);
 	free(dblob);
@@ -766,7 +613,7 @@ static bool bench_floor(struct floor *f, bool once, struct floor_result *out)
 		return false;
 	}
 	for (int s = 0; s < NSTEPS; s++)
-		out->step_p50[s] = f->nsteps > o.warmup ? median(f->steps[s] + o.warmup, f->nsteps - o.warmup) : 0;
+		out->step_p50[s] = f->nsteps > o.warmup ? unit_median(f->steps[s] + o.warmup, f->nsteps - o.warmup) : 0;
 	return true;
 }
 
@@ -894,9 +741,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED || ossl_init() != CKR_OK)
-		die("mmap or OpenSSL: %s", strerror(errno));
+	if (!unit_init("tpmha-bench-tpm12-replicate", o.module) || ossl_init() != CKR_OK) {
+		fprintf(stderr, "tpmha-bench-tpm12-replicate: mmap or OpenSSL: %s\n", strerror(errno));
+		return 1;
+	}
 	/* The module first: its children must not inherit the floor's tcsd connections. */
 	if (!o.no_module && !module_side(&m))
 		status = 1;
