@@ -13,6 +13,10 @@
 #                                whose tail becomes the diagnostic on failure
 #   tap_expect DESC ERE CMD...   ok if CMD exits 0 and its output matches ERE
 #   tap_expect_fail DESC ERE CMD...  ok if CMD fails and its output matches ERE
+#   tap_demo OUT SUCCESS CMD...  run a narrated demo (lines "[i/N] step ... ok|FAILED")
+#                                with its output in OUT: one result per step, then
+#                                all N steps ran, and it ended with the line SUCCESS
+#                                (a prefix) and status 0
 #   tap_finish                   print the plan and exit 0 (failures are in the TAP)
 #
 # The plan comes last, so a test need not count in advance. A script that
@@ -151,6 +155,29 @@ tap_expect_fail() {
 		return 1
 	fi
 	tap_ok "$desc"
+}
+
+tap_demo() {
+	local out=$1 success=$2 st steps=0 line text note total
+	shift 2
+	"$@" >"$out" 2>&1 </dev/null
+	st=$?
+	while IFS= read -r line; do
+		text=${line#*] }
+		case $line in
+		"["*"] "*" ... ok"*)
+			steps=$((steps + 1))
+			note=${text#* ... ok}
+			tap_ok "demo: ${text%% ... ok*}${note:+ }${note# }" ;;
+		"["*"] "*" ... FAILED"*)
+			tap_notok "demo: ${text%% ... FAILED*}" "$(sed -n '/^------ last lines/,$p' "$out")" ;;
+		esac
+	done <"$out"
+	total=$(sed -n 's/^\[ *[0-9]*\/\([0-9]*\)\].*/\1/p' "$out" | head -1)
+	[ -n "$total" ] && [ "$steps" -eq "$total" ]
+	tap_result $? "every one of the demo's ${total:-?} steps ran and passed ($steps)"
+	grep -q "^$success" "$out" && [ $st -eq 0 ]
+	tap_result $? "the demo ends with its success line and status 0 (status $st)" "$(tail -n 5 "$out")"
 }
 
 tap_finish() {

@@ -10,24 +10,5 @@ top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 p11env_tpm12_or_skip
 tpmenv_init
 tap_init
-out=$TPMENV_DIR/demo-tpm12.out
-"$top/tests/demo-ha.sh" --tpm12 >"$out" 2>&1 </dev/null
-st=$?
-steps=0
-while IFS= read -r line; do
-	text=${line#*] }
-	case $line in
-	"["*"] "*" ... ok"*)
-		steps=$((steps + 1))
-		note=${text#* ... ok}
-		tap_ok "demo: ${text%% ... ok*}$note" ;;
-	"["*"] "*" ... FAILED"*)
-		tap_notok "demo: ${text%% ... FAILED*}" "$(sed -n '/^------ last lines/,$p' "$out")" ;;
-	esac
-done <"$out"
-total=$(sed -n 's/^\[ *[0-9]*\/\([0-9]*\)\].*/\1/p' "$out" | head -1)
-[ -n "$total" ] && [ "$steps" -eq "$total" ]
-tap_result $? "every one of the demo's ${total:-?} steps ran and passed ($steps)"
-grep -q '^tpmha TPM 1.2 HA demo: SUCCESS' "$out" && [ $st -eq 0 ]
-tap_result $? "the demo ends with its success line and status 0 (status $st)" "$(tail -n 5 "$out")"
+tap_demo "$TPMENV_DIR/demo-tpm12.out" "tpmha TPM 1.2 HA demo: SUCCESS" "$top/tests/demo-ha.sh" --tpm12
 tap_finish
